@@ -1,0 +1,28 @@
+# Two commands do all the set-up: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CONFIG ?= configs/vit.py:digits
+WORKDIR ?= runs/default
+
+.PHONY: run test venv bench-attention clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip==24.3.1 || true
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	$(PY) launch.py --config $(CONFIG) --workdir $(WORKDIR)
+
+test: venv
+	$(PY) -m pytest -q tests
+
+bench-attention: venv
+	$(PY) -m benchmarks.attention
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,8 @@
+"""pytest set-up shared by every test: 8 simulated CPU devices, set before jax is imported."""
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+).strip()
+os.environ.setdefault("JAX_NUM_CPU_DEVICES", "8")
