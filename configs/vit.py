@@ -1,0 +1,53 @@
+"""ViT (An Image is Worth 16x16 Words) on the embedded datasets; also the domain classifier.
+
+Command:
+  python launch.py --config configs/vit.py:digits --workdir runs/vit_digits
+Result when last run: not yet run.
+"""
+from configs.common import base_config, parse_arg
+
+
+def get_config(arg: str | None = None):
+  a = parse_arg(arg, variant="digits")
+  c = base_config()
+  c.task = "lib.tasks.classify"
+  c.label_smoothing = 0.0
+  c.model.name = "research.vit.model.ViT"
+  c.model.num_classes = 10
+  c.model.patch_size = 4
+  c.model.hidden_size = 64
+  c.model.depth = 4
+  c.model.num_heads = 4
+  c.model.mlp_dim = 128
+  c.model.dropout = 0.0
+
+  c.optimizer.name = "adamw"
+  c.optimizer.learning_rate = 1e-3
+  c.optimizer.warmup_steps = 100
+  c.optimizer.weight_decay = 1e-4
+  c.optimizer.clip_norm = 1.0
+  c.eval.evaluators = ("accuracy", "samples")
+
+  if a.variant == "digits":
+    c.data.source, c.data.image_size, c.data.channels = "digits", 32, 1
+    c.data.batch_size = 128
+    c.data.augment = False
+    c.total_steps = 1500
+    c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 100, 500, 500
+  elif a.variant == "shapes":
+    c.data.source, c.data.image_size, c.data.channels = "shapes", 32, 3
+    c.data.batch_size = 128
+    c.model.num_classes = 3
+    c.total_steps = 2000
+    c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 100, 500, 500
+  elif a.variant == "smoke":
+    c.data.source, c.data.image_size, c.data.channels = "digits", 16, 1
+    c.data.batch_size = 16
+    c.model.update(patch_size=4, hidden_size=16, depth=1, num_heads=2, mlp_dim=32)
+    c.total_steps = 4
+    c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 2, 1000, 2
+    c.eval.batch_size = 64
+    c.eval.num_samples = 16
+  else:
+    raise ValueError(f"configs/vit.py: unknown variant {a.variant!r}; use digits, shapes or smoke")
+  return c
