@@ -1,0 +1,38 @@
+"""SIGTERM during training writes a checkpoint and exits with 128 + SIGTERM; the run resumes."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_sigterm_saves_a_checkpoint_then_exits(tmp_path):
+  wd = str(tmp_path / "w")
+  cmd = [sys.executable, "launch.py", "--config", "configs/vit.py:smoke", "--workdir", wd,
+         "--config.total_steps=100000", "--config.log_every=1",
+         "--config.checkpoint.every_steps=100000", "--config.eval.evaluators=()"]
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+             JAX_PLATFORMS="cpu")
+  proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT)
+  metrics = os.path.join(wd, "metrics.jsonl")
+  deadline = time.time() + 240
+  while time.time() < deadline and proc.poll() is None:
+    if os.path.exists(metrics) and os.path.getsize(metrics) > 0:
+      break
+    time.sleep(0.5)
+  if proc.poll() is not None:
+    pytest.fail(proc.stdout.read().decode()[-3000:])
+  proc.send_signal(signal.SIGTERM)
+  out, _ = proc.communicate(timeout=120)
+  assert proc.returncode == 128 + signal.SIGTERM, out.decode()[-3000:]
+  steps = [int(s) for s in os.listdir(os.path.join(wd, "checkpoints")) if s.isdigit()]
+  assert len(steps) == 1 and 1 <= steps[0] < 100000
+  with open(metrics) as f:
+    logged = [json.loads(line)["step"] for line in f]
+  assert steps[0] >= max(logged)  # the checkpoint holds the last completed step
