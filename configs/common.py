@@ -73,6 +73,13 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.evaluators = ("samples",)
   c.eval.num_samples = 64
   c.eval.batch_size = 256
+  # Generator evaluators (conditional_accuracy, fid, kid, pr): a domain classifier from
+  # lib/metrics/weights (or 'inception:/path/to/weights.npz'), samples per evaluation, and the
+  # reference split whose features are computed once and cached in the workdir.
+  c.eval.extractor = "vit_digits"
+  c.eval.metric_samples = 1000
+  c.eval.reference_split = "train"
+  c.eval.kid_subset_size = 100
   return c
 
 

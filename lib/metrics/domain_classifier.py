@@ -73,10 +73,10 @@ class MissingWeightsError(FileNotFoundError):
   pass
 
 
-def load(name: str = "vit_digits") -> FeatureExtractor:
+def load(name: str = "vit_digits", weights_dir: str = WEIGHTS_DIR) -> FeatureExtractor:
   """The domain classifier `name` as a FeatureExtractor (features: the class token after the
   final LayerNorm; logits: the head). Checks the weights against the recorded SHA-256."""
-  npz, card_path = (os.path.join(WEIGHTS_DIR, f"{name}{ext}") for ext in (".npz", ".json"))
+  npz, card_path = (os.path.join(weights_dir, f"{name}{ext}") for ext in (".npz", ".json"))
   if not (os.path.exists(npz) and os.path.exists(card_path)):
     raise MissingWeightsError(
         f"domain classifier {name!r} not found ({npz}); make it with "

@@ -45,13 +45,17 @@ def register(name: str):
   return wrap
 
 
+def evaluator_factory(name: str) -> Callable[[EvalContext], Callable]:
+  if name not in _REGISTRY:
+    raise ValueError(f"config.eval.evaluators names {name!r}; known: {sorted(_REGISTRY)}")
+  return _REGISTRY[name]
+
+
 def make_evaluators(config, task, mesh, state_shardings, workdir) -> list[tuple[str, Callable]]:
   ctx = EvalContext(config, task, mesh, state_shardings, workdir)
   out = []
   for name in config.eval.evaluators:
-    if name not in _REGISTRY:
-      raise ValueError(f"config.eval.evaluators names {name!r}; known: {sorted(_REGISTRY)}")
-    out.append((name, _REGISTRY[name](ctx)))
+    out.append((name, evaluator_factory(name)(ctx)))
   return out
 
 

@@ -20,6 +20,7 @@ from absl import logging
 from lib import data as data_lib
 from lib.train import checkpoint as ckpt
 from lib.train import evaluators as evaluators_lib
+from lib.train import generator_evaluators  # noqa: F401  (registers fid, kid, pr, ...)
 from lib.train import sharding as sh
 from lib.train import workdir as workdir_lib
 from lib.train.imports import import_symbol
