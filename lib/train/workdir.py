@@ -7,7 +7,7 @@ import os
 import ml_collections
 
 # Keys a resumed run may change without becoming a different experiment.
-RESUMABLE_KEYS = ("total_steps", "log_every", "eval", "checkpoint", "init_from", "nan_guard",
+RESUMABLE_KEYS = ("total_steps", "log_every", "eval", "checkpoint", "init_from", "nan_guard", "sharding",
                   "mesh", "data.batch_size")
 
 

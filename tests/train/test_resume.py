@@ -8,6 +8,7 @@ from lib.analysis import load_run
 from lib.train import checkpoint as ckpt
 from lib.train.loop import Trainer
 from lib.train.workdir import WorkdirError
+from lib.train.writers import read_metrics
 from tests.train.smoke import smoke_config
 
 N, K = 6, 3
@@ -71,3 +72,26 @@ def test_workdir_of_another_config_is_refused_and_init_from_allowed(tmp_path, un
   state = t.initial_state()
   _assert_bitwise_equal(full, jax.device_get(state.params))
   assert int(jax.device_get(state.step)) == 0
+
+
+def test_restore_onto_another_mesh(uninterrupted):
+  wd, full = uninterrupted
+  c = smoke_config(total_steps=N, **{"mesh.data": 1, "mesh.fsdp": 8, "sharding.fsdp_min_size": 64,
+                                     "eval.evaluators": ()})
+  t = Trainer(c, wd)
+  state = t.initial_state()
+  _assert_bitwise_equal(full, jax.device_get(state.params))
+  specs = [s.spec for s in jax.tree.leaves(t.state_shardings.params)]
+  assert any("fsdp" in tuple(s) for s in specs)
+  kernel = state.params["block_0"]["mlp"]["fc1"]["kernel"]
+  assert len(kernel.sharding.device_set) == 8
+
+
+def test_mixed_precision_keeps_float32_params(tmp_path):
+  c = smoke_config(total_steps=2, compute_dtype="bfloat16", **{"eval.evaluators": ()})
+  t = Trainer(c, str(tmp_path / "w"))
+  out = t.run()
+  assert out["step"] == 2
+  assert all(x.dtype == np.float32 for x in jax.tree.leaves(t.final_state.params))
+  m = read_metrics(str(tmp_path / "w"))
+  assert m and all(np.isfinite(r["loss"]) for r in m if "loss" in r)
