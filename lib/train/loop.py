@@ -142,7 +142,8 @@ class Trainer:
           pending.append((step, metrics))
           last = step == c.total_steps
           stop = stop_at is not None and step >= stop_at and not last
-          save_now = last or stop or guard.requested or step % c.checkpoint.every_steps == 0
+          preempted = guard.requested  # read once: a signal arriving later waits a step
+          save_now = last or stop or preempted or step % c.checkpoint.every_steps == 0
           eval_now = (not last) and step % c.eval.every_steps == 0
           if save_now or eval_now or step % c.log_every == 0:
             rows = jax.device_get(pending)
@@ -162,7 +163,7 @@ class Trainer:
           if eval_now:
             writer.write(step, evaluators_lib.run_all(evaluators, state, step, final=False))
             t_last = time.time()
-          if guard.requested:
+          if preempted:
             self.manager.wait_until_finished()
             logging.warning("signal %d: saved step %d, exiting", guard.signum, step)
             raise Preempted(128 + guard.signum)

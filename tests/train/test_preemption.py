@@ -32,7 +32,7 @@ def test_sigterm_saves_a_checkpoint_then_exits(tmp_path):
   out, _ = proc.communicate(timeout=120)
   assert proc.returncode == 128 + signal.SIGTERM, out.decode()[-3000:]
   steps = [int(s) for s in os.listdir(os.path.join(wd, "checkpoints")) if s.isdigit()]
-  assert len(steps) == 1 and 1 <= steps[0] < 100000
+  assert len(steps) == 1 and 1 <= steps[0] < 100000, out.decode()[-4000:]
   with open(metrics) as f:
     logged = [json.loads(line)["step"] for line in f]
   assert steps[0] >= max(logged)  # the checkpoint holds the last completed step
