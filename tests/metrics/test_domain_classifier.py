@@ -74,3 +74,50 @@ def test_generator_evaluators_prefer_real_digits_over_noise(tmp_path):
   assert real["fid"] < noise["fid"] / 5 and real["kid"] < noise["kid"]
   assert real["precision"] > noise["precision"]
   assert real["protocol/extractor"] == "vit_digits" and real["protocol/num_samples"] == 200
+
+
+def _blur(images, k):
+  """Box blur of width k (numpy), per image and channel, edges clamped."""
+  if k == 1:
+    return images
+  pad = k // 2
+  x = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="edge")
+  out = np.zeros_like(images)
+  for dy in range(k):
+    for dx in range(k):
+      out += x[:, dy:dy + images.shape[1], dx:dx + images.shape[2]]
+  return out / (k * k)
+
+
+def test_domain_fid_rises_monotonically_with_noise_and_blur():
+  from lib.metrics.frechet import frechet_distance_from_features
+  ext = domain_classifier.load("vit_digits")
+  _, images, _ = _test_split()
+  unit = (images + 1) / 2
+  half = len(unit) // 2
+  ref = np.asarray(ext.features(unit[:half]), np.float64)
+  rng = np.random.default_rng(0)
+  noisy = [frechet_distance_from_features(
+      ref, np.asarray(ext.features(np.clip(unit[half:] + s * rng.normal(size=unit[half:].shape),
+                                           0, 1)), np.float64)) for s in (0.0, 0.1, 0.2, 0.4)]
+  blurred = [frechet_distance_from_features(
+      ref, np.asarray(ext.features(_blur(unit[half:], k)), np.float64)) for k in (1, 3, 5, 7)]
+  assert all(a < b for a, b in zip(noisy, noisy[1:])), noisy
+  assert all(a < b for a, b in zip(blurred, blurred[1:])), blurred
+
+
+def test_reference_stats_command_matches_direct_statistics(tmp_path):
+  from lib.metrics import reference_stats
+  from lib.metrics.frechet import RunningStats
+  out = str(tmp_path / "ref.npz")
+  reference_stats.main(["--source", "digits", "--split", "test", "--extractor", "vit_digits",
+                        "--out", out])
+  stats = RunningStats.load(out)
+  ext = domain_classifier.load("vit_digits")
+  _, images, _ = _test_split()
+  feats = np.asarray(ext.features((images + 1) / 2), np.float64)
+  assert stats.n == 297
+  np.testing.assert_allclose(stats.mean, feats.mean(0), atol=1e-5)
+  np.testing.assert_allclose(stats.cov, np.cov(feats, rowvar=False), atol=1e-5)
+  assert stats.meta["extractor"] == "vit_digits" and stats.meta["split"] == "test"
+  assert stats.meta["extractor_sha256"] == ext.sha256
