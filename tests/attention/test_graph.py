@@ -1,6 +1,8 @@
 """GAT and GATv2: edge-list layers vs a dense-adjacency numpy formula, and DictionaryLookup
 (Brody et al. 2022, Sec. 4.1): GATv2 solves it, GAT's static attention cannot."""
 import flax.linen as nn
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -44,19 +46,20 @@ def test_matches_dense_numpy(v2, concat):
   receivers, senders = np.nonzero(adj)
   h = rng.normal(size=(n, f_in)).astype(np.float32)
   layer = GATConv(feats, num_heads=heads, v2=v2, concat=concat)
-  v = layer.init(jax.random.PRNGKey(0), h, senders, receivers)
+  v = jax.jit(layer.init)(jax.random.PRNGKey(0), h, senders, receivers)
   v = jax.tree_util.tree_map(lambda a: a + 0.1, v)            # non-zero bias
   p = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), v["params"])
   want = _dense_reference(h.astype(np.float64), adj, p, v2, heads, feats, concat)
-  y, st = layer.apply(v, h, senders, receivers, mutable=["intermediates"])
+  y, st = jax.jit(partial(layer.apply, mutable=["intermediates"]))(v, h, senders, receivers)
   np.testing.assert_allclose(np.asarray(y), want, rtol=1e-5, atol=1e-5)
   alpha = np.asarray(st["intermediates"]["attention_weights"][0])
   sums = np.zeros((n, heads))
   np.add.at(sums, receivers, alpha)
   np.testing.assert_allclose(sums[adj.any(1)], 1.0, rtol=1e-6)
-  y16 = GATConv(feats, num_heads=heads, v2=v2, concat=concat, dtype=jnp.bfloat16).apply(
+  y16 = jax.jit(GATConv(feats, num_heads=heads, v2=v2, concat=concat, dtype=jnp.bfloat16).apply)(
       v, h.astype(jnp.bfloat16), senders, receivers)
-  np.testing.assert_allclose(np.asarray(y16, np.float32), want, atol=1e-2, rtol=1e-2)
+  err = np.abs(np.asarray(y16, np.float32) - want).max()
+  assert err <= 1e-2 * np.abs(want).max(), err        # bf16 within 1e-2 of the scale
 
 
 K, GRAPHS, DIM = 8, 32, 32
@@ -93,7 +96,7 @@ def _train_dictionary_lookup(v2, seed, steps=150):
   senders, receivers = _dictionary_lookup_edges()
   model = _LookupNet(v2)
   keys, vals, _ = _dictionary_lookup_batch(jax.random.PRNGKey(0))
-  params = model.init(jax.random.PRNGKey(seed), keys, vals, senders, receivers)
+  params = jax.jit(model.init)(jax.random.PRNGKey(seed), keys, vals, senders, receivers)
   opt = optax.adam(1e-2)
 
   @jax.jit

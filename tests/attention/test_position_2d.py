@@ -1,4 +1,6 @@
 """2-D relative position bias, PEG and GPSA against numpy transcriptions and invariants."""
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -47,9 +49,10 @@ def test_peg_matches_numpy_and_keeps_class_token():
   b, h, w, c = 2, 4, 5, 6
   x = rng.normal(size=(b, 1 + h * w, c)).astype(np.float32)
   peg = p2.PEG()
-  params = peg.init(jax.random.PRNGKey(0), x, hw=(h, w), num_prefix_tokens=1)
+  fix = dict(hw=(h, w), num_prefix_tokens=1)
+  params = jax.jit(partial(peg.init, **fix))(jax.random.PRNGKey(0), x)
   params = jax.tree_util.tree_map(lambda p: p + 0.1, params)  # non-zero bias
-  y = np.asarray(peg.apply(params, x, hw=(h, w), num_prefix_tokens=1))
+  y = np.asarray(jax.jit(partial(peg.apply, **fix))(params, x))
   k = np.asarray(params["params"]["proj"]["kernel"])
   bias = np.asarray(params["params"]["proj"]["bias"])
   grid = x[:, 1:].reshape(b, h, w, c)
@@ -62,7 +65,7 @@ def test_gpsa_positional_attention_peaks_at_assigned_offset():
   heads, hw = 9, (5, 5)
   gpsa = p2.GPSA(num_heads=heads, locality_strength=1.0)
   x = jnp.zeros((1, 25, 18))
-  params = gpsa.init(jax.random.PRNGKey(0), x, hw=hw)["params"]
+  params = jax.jit(partial(gpsa.init, hw=hw))(jax.random.PRNGKey(0), x)["params"]
   v_pos = np.asarray(params["pos_proj"])                    # [3, heads]
   ys, xs = np.divmod(np.arange(25), 5)
   q = 12                                                     # centre token (2, 2)
@@ -84,9 +87,10 @@ def test_gpsa_matches_numpy():
   heads, (h, w), c = 4, (3, 4), 8
   x = rng.normal(size=(2, h * w, c)).astype(np.float32)
   gpsa = p2.GPSA(num_heads=heads, use_local_init=False)
-  params = gpsa.init(jax.random.PRNGKey(1), x, hw=(h, w))["params"]
+  params = jax.jit(partial(gpsa.init, hw=(h, w)))(jax.random.PRNGKey(1), x)["params"]
   params = dict(params, gating_param=jnp.asarray([-2.0, 0.0, 1.0, 3.0]))
-  y, state = gpsa.apply({"params": params}, x, hw=(h, w), mutable=["intermediates"])
+  y, state = jax.jit(partial(gpsa.apply, hw=(h, w), mutable=["intermediates"]))(
+      {"params": params}, x)
   p = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), params)
   qk = x @ p["qk"]["kernel"]
   q = qk[..., :c].reshape(2, h * w, heads, -1)
@@ -108,4 +112,5 @@ def test_gpsa_matches_numpy():
   # bf16 forward stays within 1e-2 of the fp32 numpy reference
   y16 = p2.GPSA(num_heads=heads, use_local_init=False, dtype=jnp.bfloat16).apply(
       {"params": params}, x.astype(jnp.bfloat16), hw=(h, w))
-  np.testing.assert_allclose(np.asarray(y16, np.float32), want, atol=1e-2, rtol=1e-2)
+  err = np.abs(np.asarray(y16, np.float32) - want).max()
+  assert err <= 1e-2 * np.abs(want).max(), err        # bf16 within 1e-2 of the scale

@@ -1,4 +1,6 @@
 """SAGAN self-attention block: identity at init, numpy formula, spectral norm statistics."""
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,9 +30,9 @@ def _sagan_numpy(x, p):
 def test_identity_at_init_with_spectral_norm():
   x = np.random.default_rng(0).normal(size=(2, 4, 6, 16)).astype(np.float32)
   block = SelfAttention2D(spectral_norm=True)
-  v = block.init(jax.random.PRNGKey(0), x)
+  v = jax.jit(block.init)(jax.random.PRNGKey(0), x)
   assert float(v["params"]["gamma"]) == 0.0
-  y, st = block.apply(v, x, mutable=["intermediates"])
+  y, st = jax.jit(partial(block.apply, mutable=["intermediates"]))(v, x)
   np.testing.assert_array_equal(np.asarray(y), x)
   w = np.asarray(st["intermediates"]["attention_weights"][0])
   assert w.shape == (2, 1, 24, 6)                          # N queries, N/4 keys
@@ -40,22 +42,24 @@ def test_identity_at_init_with_spectral_norm():
 def test_matches_numpy_with_gamma_one():
   x = np.random.default_rng(1).normal(size=(2, 4, 4, 16)).astype(np.float32)
   block = SelfAttention2D(spectral_norm=False)
-  v = block.init(jax.random.PRNGKey(1), x)
+  v = jax.jit(block.init)(jax.random.PRNGKey(1), x)
   v = {"params": dict(v["params"], gamma=jnp.ones(()))}
   p = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), v["params"])
   want, beta = _sagan_numpy(x.astype(np.float64), p)
-  y, st = block.apply(v, x, mutable=["intermediates"])
+  y, st = jax.jit(partial(block.apply, mutable=["intermediates"]))(v, x)
   np.testing.assert_allclose(np.asarray(y), want, rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(np.asarray(st["intermediates"]["attention_weights"][0][:, 0]),
                              beta, rtol=1e-5, atol=1e-6)
-  y16 = SelfAttention2D(spectral_norm=False, dtype=jnp.bfloat16).apply(v, x.astype(jnp.bfloat16))
-  np.testing.assert_allclose(np.asarray(y16, np.float32), want, atol=1e-2, rtol=1e-2)
+  y16 = jax.jit(SelfAttention2D(spectral_norm=False, dtype=jnp.bfloat16).apply)(
+      v, x.astype(jnp.bfloat16))
+  err = np.abs(np.asarray(y16, np.float32) - want).max()
+  assert err <= 1e-2 * np.abs(want).max(), err        # bf16 within 1e-2 of the scale
 
 
 def test_spectral_norm_statistics_converge_to_top_singular_value():
   x = np.random.default_rng(2).normal(size=(1, 4, 4, 16)).astype(np.float32)
   block = SelfAttention2D(spectral_norm=True)
-  v = block.init(jax.random.PRNGKey(2), x)
+  v = jax.jit(block.init)(jax.random.PRNGKey(2), x)
   v = {"params": dict(v["params"], gamma=jnp.ones(())), "batch_stats": v["batch_stats"]}
 
   @jax.jit
@@ -74,6 +78,7 @@ def test_spectral_norm_statistics_converge_to_top_singular_value():
   p = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), v["params"])
   for name in ("theta", "phi", "g", "o"):
     kern = p[name]["kernel"]
-    p[name] = {"kernel": kern / np.linalg.svd(kern.reshape(-1, kern.shape[-1]), compute_uv=False)[0]}
+    top = np.linalg.svd(kern.reshape(-1, kern.shape[-1]), compute_uv=False)[0]
+    p[name] = {"kernel": kern / top}
   want, _ = _sagan_numpy(x.astype(np.float64), p)
-  np.testing.assert_allclose(np.asarray(block.apply(v, x)), want, rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(np.asarray(jax.jit(block.apply)(v, x)), want, rtol=1e-4, atol=1e-4)
