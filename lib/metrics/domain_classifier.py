@@ -17,30 +17,9 @@ import numpy as np
 
 from lib.metrics.extractor import FeatureExtractor, weights_sha256
 from lib.train.imports import build_model
+from lib.train.nested_dict import flatten, unflatten
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
-
-
-def _flatten(tree, prefix=""):
-  out = {}
-  for k, v in tree.items():
-    key = f"{prefix}{k}"
-    if isinstance(v, dict):
-      out.update(_flatten(v, key + "/"))
-    else:
-      out[key] = np.asarray(v)
-  return out
-
-
-def _unflatten(flat):
-  tree: dict = {}
-  for key, v in flat.items():
-    node = tree
-    *parents, leaf = key.split("/")
-    for p in parents:
-      node = node.setdefault(p, {})
-    node[leaf] = v
-  return tree
 
 
 def export(workdir: str, name: str, command: str) -> str:
@@ -52,7 +31,7 @@ def export(workdir: str, name: str, command: str) -> str:
     results = json.load(f)
   os.makedirs(WEIGHTS_DIR, exist_ok=True)
   path = os.path.join(WEIGHTS_DIR, f"{name}.npz")
-  np.savez(path, **_flatten(params))
+  np.savez(path, **flatten(params))
   card = {
       "name": name, "sha256": weights_sha256(params), "test_accuracy": results["accuracy"],
       "eval_examples": results.get("eval_examples"), "command": command,
@@ -84,7 +63,7 @@ def load(name: str = "vit_digits", weights_dir: str = WEIGHTS_DIR) -> FeatureExt
   with open(card_path) as f:
     card = json.load(f)
   with np.load(npz) as z:
-    params = _unflatten({k: z[k] for k in z.files})
+    params = unflatten({k: z[k] for k in z.files})
   sha = weights_sha256(params)
   if sha != card["sha256"]:
     raise ValueError(f"{npz}: SHA-256 {sha} differs from the recorded {card['sha256']}; the "

@@ -6,6 +6,8 @@ import os
 
 import ml_collections
 
+from lib.train.nested_dict import flatten
+
 # Keys a resumed run may change without becoming a different experiment.
 RESUMABLE_KEYS = ("total_steps", "log_every", "eval", "checkpoint", "init_from", "nan_guard", "sharding",
                   "mesh", "data.batch_size")
@@ -15,23 +17,12 @@ class WorkdirError(RuntimeError):
   pass
 
 
-def _flatten(d, prefix=""):
-  out = {}
-  for k, v in d.items():
-    key = f"{prefix}{k}"
-    if isinstance(v, dict):
-      out.update(_flatten(v, key + "."))
-    else:
-      out[key] = v
-  return out
-
-
 def config_to_json(config: ml_collections.ConfigDict) -> dict:
   return json.loads(config.to_json_best_effort())
 
 
 def config_differences(old: dict, new: dict) -> list[str]:
-  a, b = _flatten(old), _flatten(new)
+  a, b = flatten(old, sep="."), flatten(new, sep=".")
   diffs = []
   for key in sorted(set(a) | set(b)):
     if any(key == r or key.startswith(r + ".") for r in RESUMABLE_KEYS):
