@@ -1,0 +1,84 @@
+"""Keys every GAN config shares (read by lib/tasks/gan.py); the paper configs fill them in.
+
+`config.generator` / `config.discriminator` name the two Flax modules (import path + kwargs;
+`num_classes` and `class_head` are set by the task from `gan.conditioning`);
+`config.optimizer_g` / `config.optimizer_d` are two optimizers (TTUR); `config.gan` holds the
+objective, one key per choice.
+"""
+import ml_collections
+
+from configs.common import base_config, optimizer_config
+
+
+def gan_config() -> ml_collections.ConfigDict:
+  c = base_config()
+  c.task = "lib.tasks.gan"
+  c.generator = ml_collections.ConfigDict(dict(name=""))
+  c.discriminator = ml_collections.ConfigDict(dict(name=""))
+  c.optimizer_g = optimizer_config(name="adam", learning_rate=2e-4, b1=0.5, b2=0.999,
+                                   schedule="constant")
+  c.optimizer_d = optimizer_config(name="adam", learning_rate=2e-4, b1=0.5, b2=0.999,
+                                   schedule="constant")
+  c.model.name = ""          # unused by GANs: see generator / discriminator
+  c.eval.evaluators = ("samples",)
+
+  g = c.gan = ml_collections.ConfigDict()
+  g.z_dim = 128
+  g.num_classes = 10
+  g.conditioning = "none"       # none | cbn_projection | acgan
+  g.acgan_weight = 1.0          # weight of the auxiliary-classifier cross-entropy
+  g.loss = "nonsaturating"      # nonsaturating | hinge | wasserstein | relativistic
+  g.n_critic = 1                # D updates per G update; each takes batch_size / n_critic
+  g.separate_d_batches = False  # D sees reals and fakes in separate calls (BN in D: DCGAN)
+  # regularizers (0 disables)
+  g.gp_weight = 0.0             # WGAN-GP lambda (10 in the paper)
+  g.r1_gamma = 0.0              # R1 on reals: gamma / 2 E||grad D||^2
+  g.r1_every = 1                # lazy interval (StyleGAN2: 16)
+  g.r2_gamma = 0.0              # R2 on fakes
+  g.r2_every = 1
+  g.lecam_weight = 0.0          # LeCam lambda
+  g.lecam_decay = 0.99          # EMA decay of its anchors
+  g.ortho_beta = 0.0            # BigGAN orthogonal regularization (1e-4)
+  g.pl_weight = 0.0             # StyleGAN2 path length (2), style-based generators only
+  g.pl_every = 4
+  g.pl_decay = 0.01
+  g.pl_batch_shrink = 2
+  g.weight_clip = 0.0           # WGAN clipping c (0.01)
+  # augmentation of everything D sees
+  g.augment = "none"            # none | diffaugment | ada
+  g.augment_policy = ""         # diffaugment: 'color,translation,cutout'; ada: ops (default bgc)
+  g.ada_p_init = 0.0
+  g.ada_adaptive = True         # False keeps p fixed at ada_p_init
+  g.ada_target = 0.6            # r_t target
+  g.ada_interval = 4            # D steps between p updates
+  g.ada_kimg = 500.0            # images for p to move by 1
+  # sampling
+  g.truncation = 0.0            # > 0: BigGAN truncated z at +-truncation
+  g.truncation_psi = 1.0        # < 1: StyleGAN truncation in w (style-based generators)
+  g.ema_start = 0               # G steps before the EMA starts averaging (copies until then)
+  return c
+
+
+def set_data(c, variant: str):
+  """Data of the shared variants: digits 32x32x1, shapes 32x32x3, cifar10 (tfds), smoke 16x16x1."""
+  if variant == "digits":
+    c.data.update(source="digits", image_size=32, channels=1)
+    c.gan.num_classes = 10
+  elif variant == "shapes":
+    c.data.update(source="shapes", image_size=32, channels=3)
+    c.gan.num_classes = 3
+  elif variant == "cifar10":
+    c.data.update(source="tfds", name="cifar10", image_size=32, channels=3,
+                  eval_split="test")
+    c.gan.num_classes = 10
+  elif variant == "smoke":
+    c.data.update(source="digits", image_size=16, channels=1, batch_size=16)
+    c.gan.num_classes = 10
+    c.total_steps = 4
+    c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 2, 1000, 2
+    c.eval.num_samples = 20
+    c.eval.batch_size = 64
+    c.eval.metric_samples = 100
+  else:
+    raise ValueError(f"unknown variant {variant!r}; use digits, shapes, cifar10 or smoke")
+  return c

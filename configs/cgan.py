@@ -1,0 +1,51 @@
+"""Class-conditional GAN with a projection discriminator (Miyato & Koyama 2018): SNGAN ResNet
+G with class-conditional BatchNorm, spectral-norm ResNet D with the projection head, hinge
+loss, Adam lr 2e-4, b1 = 0, b2 = 0.9, n_dis = 5, batch 64 (the paper's CIFAR-10 setting,
+widths G 256, D 128). `conditioning=acgan` swaps the projection for an auxiliary classifier.
+
+Command:
+  python launch.py --config configs/cgan.py:digits --workdir runs/cgan
+Variants: digits (32x32x1, small widths, n_dis 1 to fit a CPU budget), shapes (32x32x3, 3
+classes), cifar10 (tfds, paper setting), smoke (16x16, tiny widths, 4 steps).
+Result: not yet run.
+"""
+from configs._gan import gan_config, set_data
+from configs.common import parse_arg
+
+
+def get_config(arg: str | None = None):
+  a = parse_arg(arg, variant="digits", conditioning="cbn_projection")
+  c = gan_config()
+  c.generator.update(name="research.cgan.model.Generator", image_size=32, channels=1,
+                     width=256, multipliers=(1, 1, 1))
+  c.discriminator.update(name="research.cgan.model.Discriminator", width=128,
+                         multipliers=(1, 1, 1, 1))
+  c.gan.update(loss="hinge", conditioning=a.conditioning, z_dim=128, n_critic=5)
+  c.optimizer_g.update(name="adam", learning_rate=2e-4, b1=0.0, b2=0.9, schedule="linear")
+  c.optimizer_d.update(name="adam", learning_rate=2e-4, b1=0.0, b2=0.9, schedule="linear")
+  c.eval.evaluators = ("samples", "conditional_accuracy")
+  set_data(c, a.variant)
+  c.generator.image_size, c.generator.channels = c.data.image_size, c.data.channels
+  per_step = 64
+  if a.variant in ("digits", "shapes"):
+    c.generator.update(width=16, multipliers=(4, 2, 1))
+    c.discriminator.update(width=16, multipliers=(1, 2, 4, 4))
+    c.gan.n_critic = 1
+    per_step = 32
+    c.ema_decay = 0.999
+    c.total_steps = 2000
+    c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 100, 500, 500
+    if a.variant == "shapes":
+      c.eval.evaluators = ("samples",)
+  elif a.variant == "cifar10":
+    c.total_steps = 50_000
+    c.eval.evaluators = ("samples",)
+    c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 200, 5000, 5000
+  elif a.variant == "smoke":
+    c.generator.update(width=8, multipliers=(2, 1))
+    c.discriminator.update(width=8, multipliers=(1, 2, 2))
+    c.gan.update(z_dim=16, n_critic=1)
+    per_step = 16
+    c.eval.evaluators = ("samples",)   # the SAGAN smoke run covers conditional_accuracy
+  c.data.batch_size = per_step * c.gan.n_critic
+  return c

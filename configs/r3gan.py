@@ -1,0 +1,53 @@
+"""R3GAN (Huang et al. 2024): relativistic pairing loss RpGAN with R1 and R2 (gamma/2 each),
+normalization-free ResNet G/D with grouped convs and fix-up init, Adam b1 = 0, EMA of G,
+augmentation with a fixed probability. CIFAR-10 preset of the official code: widths 768 x 4
+stages, 2 blocks per stage, cardinality 96, expansion 2, z 64, batch 512, lr 2e-4, b2 0.9,
+gamma 0.05. The official schedules (lr 2e-4 -> 5e-5, gamma 0.05 -> 0.005, b2 0.9 -> 0.99,
+augmentation p 0 -> 0.55, EMA length growing) are replaced here by a cosine lr decay and
+constant gamma, b2 and p.
+
+Command:
+  python launch.py --config configs/r3gan.py:digits --workdir runs/r3gan
+Variants: digits (32x32x1, widths 16-32, cardinality 4, unconditional, gamma 0.1), shapes
+(32x32x3), cifar10 (tfds, the preset above, class-conditional), smoke (16x16, 4 steps).
+Result: not yet run.
+"""
+from configs._gan import gan_config, set_data
+from configs.common import parse_arg
+
+
+def get_config(arg: str | None = None):
+  a = parse_arg(arg, variant="digits")
+  c = gan_config()
+  c.generator.update(name="research.r3gan.model.Generator", image_size=32, channels=1,
+                     widths=(768,) * 4, blocks_per_stage=2, expansion=2, cardinality=96,
+                     embed_dim=64)
+  c.discriminator.update(name="research.r3gan.model.Discriminator", widths=(768,) * 4,
+                         blocks_per_stage=2, expansion=2, cardinality=96)
+  c.gan.update(loss="relativistic", z_dim=64, r1_gamma=0.05, r2_gamma=0.05)
+  opt = dict(name="adam", learning_rate=2e-4, b1=0.0, b2=0.9, eps=1e-8, schedule="cosine")
+  c.optimizer_g.update(**opt)
+  c.optimizer_d.update(**opt)
+  c.ema_decay = 0.999
+  set_data(c, a.variant)
+  c.generator.image_size, c.generator.channels = c.data.image_size, c.data.channels
+  if a.variant in ("digits", "shapes"):
+    c.generator.update(widths=(32, 32, 16, 16), cardinality=4)
+    c.discriminator.update(widths=(16, 16, 32, 32), cardinality=4)
+    c.gan.update(r1_gamma=0.1, r2_gamma=0.1)
+    c.data.batch_size = 32
+    c.total_steps = 3000
+    c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 100, 1000, 1000
+  elif a.variant == "cifar10":
+    c.gan.update(conditioning="cbn_projection", augment="ada", ada_adaptive=False,
+                 ada_p_init=0.55)
+    c.data.batch_size = 512
+    c.total_steps = 100_000
+    c.eval.evaluators = ("samples",)
+    c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 200, 5000, 5000
+  elif a.variant == "smoke":
+    c.generator.update(widths=(16, 8, 8), blocks_per_stage=1, cardinality=2)
+    c.discriminator.update(widths=(8, 8, 16), blocks_per_stage=1, cardinality=2)
+    c.gan.update(z_dim=16, augment="ada", ada_adaptive=False, ada_p_init=0.5)
+    c.data.batch_size = 16
+  return c

@@ -1,0 +1,59 @@
+"""StyleGAN2 (Karras et al. 2020), config F at small scale: mapping network (8 layers,
+lr multiplier 0.01 via optimizer_g.lr_multipliers), modulated convolutions with
+demodulation, noise inputs, skip G / residual D, non-saturating loss, lazy R1 every 16 D
+steps, path-length regularization (weight 2) every 4 G steps, style mixing 0.9, Adam
+lr 0.0025, b1 = 0, b2 = 0.99, eps 1e-8, EMA of G (half-life 10k images).
+Lazy regularization is added to the regular step's loss with weight k (the official code
+runs it as a separate optimizer step and rescales Adam's lr and betas by k / (k + 1);
+not done here).
+
+Command:
+  python launch.py --config configs/stylegan2.py:digits --workdir runs/stylegan2
+Variants: digits (32x32x1, unconditional, width 32, w 64, 4 mapping layers, gamma 0.1),
+shapes (32x32x3), cifar10 (tfds; width 512 = the ADA paper's CIFAR widths, R1 gamma 0.01
+and 2 mapping layers as in its cifar config, batch 64, PL and mixing kept from the StyleGAN2
+paper), smoke
+(16x16, width 8, 4 steps).
+Result: not yet run.
+"""
+from configs._gan import gan_config, set_data
+from configs.common import parse_arg
+
+
+def get_config(arg: str | None = None):
+  a = parse_arg(arg, variant="digits")
+  c = gan_config()
+  c.generator.update(name="research.stylegan2.model.Generator", image_size=32, channels=1,
+                     width=512, w_dim=512, mapping_layers=8, mixing_prob=0.9)
+  c.discriminator.update(name="research.stylegan2.model.Discriminator", width=512,
+                         mbstd_group=4)
+  c.gan.update(loss="nonsaturating", z_dim=512, r1_gamma=10.0, r1_every=16, pl_weight=2.0,
+               pl_every=4, pl_decay=0.01, pl_batch_shrink=2)
+  opt = dict(name="adam", learning_rate=0.0025, b1=0.0, b2=0.99, eps=1e-8, schedule="constant")
+  c.optimizer_g.update(lr_multipliers=((r"mapping_net/.*", 0.01),), **opt)
+  c.optimizer_d.update(**opt)
+  set_data(c, a.variant)
+  c.generator.image_size, c.generator.channels = c.data.image_size, c.data.channels
+  batch = 32
+  c.ema_decay = 0.5 ** (batch / 10_000)
+  if a.variant in ("digits", "shapes"):
+    c.generator.update(width=32, w_dim=64, mapping_layers=4)
+    c.discriminator.width = 32
+    c.gan.update(z_dim=64, r1_gamma=0.1)
+    c.optimizer_g.learning_rate = c.optimizer_d.learning_rate = 0.002
+    c.total_steps = 3000
+    c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 100, 1000, 1000
+  elif a.variant == "cifar10":
+    batch = 64
+    c.generator.mapping_layers = 2
+    c.gan.r1_gamma = 0.01
+    c.total_steps = 200_000
+    c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 200, 5000, 5000
+  elif a.variant == "smoke":
+    c.generator.update(width=8, w_dim=8, mapping_layers=2)
+    c.discriminator.width = 8
+    c.gan.update(z_dim=8, r1_every=2, pl_every=2)
+    batch = 16
+  c.data.batch_size = batch
+  c.ema_decay = 0.5 ** (batch / 10_000)
+  return c

@@ -1,0 +1,49 @@
+"""StyleSwin (Zhang et al. 2022): style-based Swin generator (AdaIN style injection, double
+attention: half the heads in windows, half in shifted windows, sinusoidal positional
+encoding at every scale, tRGB skips) and a Haar-wavelet discriminator; non-saturating loss,
+R1 gamma 10 applied lazily every 16 D steps, Adam b1 = 0, b2 = 0.99, lr 2e-4 for G and D
+(the official code's TTUR split is not reproduced), EMA of G. Window 8 (4x4 maps use one
+window and no shift).
+
+Command:
+  python launch.py --config configs/styleswin.py:digits --workdir runs/styleswin
+Variants: digits (32x32x1, widths 64/64/32/32, window 4, gamma 0.1), shapes (32x32x3),
+cifar10 (tfds; widths 512, 16 heads, window 8, R1 10), smoke (16x16, 4 steps).
+Result: not yet run.
+"""
+from configs._gan import gan_config, set_data
+from configs.common import parse_arg
+
+
+def get_config(arg: str | None = None):
+  a = parse_arg(arg, variant="digits")
+  c = gan_config()
+  c.generator.update(name="research.styleswin.model.Generator", image_size=32, channels=1,
+                     widths=(512,) * 4, num_heads=(16,) * 4, blocks_per_stage=2,
+                     window_size=8, w_dim=512, mapping_layers=8)
+  c.discriminator.update(name="research.styleswin.model.Discriminator", width=512)
+  c.gan.update(loss="nonsaturating", z_dim=512, r1_gamma=10.0, r1_every=16)
+  opt = dict(name="adam", learning_rate=2e-4, b1=0.0, b2=0.99, schedule="constant")
+  c.optimizer_g.update(lr_multipliers=((r"mapping_net/.*", 0.01),), **opt)
+  c.optimizer_d.update(**opt)
+  c.ema_decay = 0.999
+  set_data(c, a.variant)
+  c.generator.image_size, c.generator.channels = c.data.image_size, c.data.channels
+  c.data.batch_size = 32
+  if a.variant in ("digits", "shapes"):
+    c.generator.update(widths=(64, 64, 32, 32), num_heads=(4, 4, 2, 2), window_size=4,
+                       w_dim=64, mapping_layers=4, blocks_per_stage=1)
+    c.discriminator.width = 64
+    c.gan.update(z_dim=64, r1_gamma=0.1)
+    c.total_steps = 3000
+    c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 100, 1000, 1000
+  elif a.variant == "cifar10":
+    c.total_steps = 200_000
+    c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 200, 5000, 5000
+  elif a.variant == "smoke":
+    c.generator.update(widths=(8, 8, 8), num_heads=(2, 2, 2), window_size=4, w_dim=8,
+                       mapping_layers=1, blocks_per_stage=1)
+    c.discriminator.width = 8
+    c.gan.update(z_dim=8, r1_every=2)
+    c.data.batch_size = 16
+  return c

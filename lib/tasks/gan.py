@@ -1,0 +1,360 @@
+"""Generative adversarial networks: one task for every GAN config (DESIGN: Task contract).
+
+One jitted `train_step` updates the discriminator `config.gan.n_critic` times, then the
+generator once; `state.step` counts generator updates. As in StudioGAN and compare_gan, the
+loss, each regularizer, the augmentation and the conditioning are separate keys under
+`config.gan` (defaults and meanings: configs/_gan.py), so an ablation changes one key:
+
+  loss          nonsaturating | hinge | wasserstein | relativistic      (gan_losses.py)
+  regularizers  gp_weight, r1_gamma/r1_every, r2_gamma/r2_every, lecam_weight, ortho_beta,
+                pl_weight/pl_every, weight_clip                          (gan_regularizers.py)
+  augment       none | diffaugment | ada (adaptive p, target r_t 0.6)    (gan_augment.py)
+  conditioning  none | cbn_projection | acgan
+  optimizers    config.optimizer_g, config.optimizer_d (TTUR: separate learning rates)
+  EMA of G      config.ema_decay (from gan.ema_start); truncation at sampling
+
+Models. The generator `config.generator` and the discriminator `config.discriminator` are
+Flax modules named by import path, with a `num_classes` field (set here from
+`conditioning`: 0 when unconditional) and, for D, a `class_head` field ('projection' or
+'acgan'). Calls:
+  G(z [B, z_dim], labels [B] or None, train: bool) -> images [B, H, W, C]
+  D(images, labels or None, train: bool) -> (logits [B], class logits [B, K] or None)
+`train` selects batch statistics and advances spectral-norm power iterations. Style-based
+generators (`style_based = True`) also provide `mapping(z, labels, train) -> w` and
+`synthesis(w, train) -> images` (path-length regularization) and take `truncation_psi`.
+Non-trainable variables (BN statistics, spectral-norm vectors, StyleGAN's w_avg) live in
+`state.model_state['G' | 'D']`; randomness inside G (noise inputs) uses the rng stream 'noise'.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from lib.tasks import gan_augment as aug_lib
+from lib.tasks import gan_losses as losses
+from lib.tasks import gan_regularizers as regs
+from lib.train.ema import ema_update
+from lib.train.imports import build_model
+from lib.train.optim import make_optimizer
+
+CONDITIONINGS = ("none", "cbn_projection", "acgan")
+
+
+@flax.struct.dataclass
+class GANState:
+  step: jax.Array          # int32, generator updates done
+  params: Any              # {'G': ..., 'D': ...}
+  opt_state: Any           # {'G': ..., 'D': ...}
+  ema_params: Any          # EMA of params['G'], or None when config.ema_decay == 0
+  model_state: Any         # {'G': {...}, 'D': {...}}: batch_stats, spectral-norm u/sigma, w_avg
+  ada_p: jax.Array         # ADA augmentation probability (float32 scalar)
+  stats: Any               # running statistics: ADA sign sums, LeCam anchors, path-length mean
+
+
+# --- models and optimizers -------------------------------------------------------------------
+
+def num_conditional_classes(config) -> int:
+  """Classes the generator is conditioned on (0 when unconditional); the evaluators use it."""
+  g = config.gan
+  if g.conditioning not in CONDITIONINGS:
+    raise ValueError(f"config.gan.conditioning={g.conditioning!r}: use one of {CONDITIONINGS}")
+  return 0 if g.conditioning == "none" else int(g.num_classes)
+
+
+def _with(model_config, **kwargs):
+  c = ml_collections.ConfigDict(model_config.to_dict())
+  c.update(kwargs)
+  return c
+
+
+def generator_of(config):
+  return build_model(_with(config.generator, num_classes=num_conditional_classes(config)),
+                     config.compute_dtype)
+
+
+def discriminator_of(config):
+  head = "acgan" if config.gan.conditioning == "acgan" else "projection"
+  return build_model(_with(config.discriminator, num_classes=num_conditional_classes(config),
+                           class_head=head), config.compute_dtype)
+
+
+def optimizers_of(config):
+  return (make_optimizer(config.optimizer_g, config.total_steps),
+          make_optimizer(config.optimizer_d, config.total_steps * config.gan.n_critic))
+
+
+def apply_model(module, params, model_state, *args, train: bool, rng=None, method=None,
+                **kwargs):
+  """module.apply -> (output, new model_state); the state is returned unchanged unless
+  `train` (batch statistics and spectral-norm vectors then advance)."""
+  variables = {"params": params, **model_state}
+  mutable = list(model_state.keys()) if (train and model_state) else False
+  out = module.apply(variables, *args, train=train, method=method,
+                     rngs={"noise": rng} if rng is not None else None,
+                     mutable=mutable, **kwargs)
+  if mutable:
+    out, new_state = out
+    return out, {**model_state, **new_state}
+  return out, model_state
+
+
+def sample_z(rng, n: int, z_dim: int, truncation: float = 0.0):
+  """z ~ N(0, I), or BigGAN's truncated normal (values beyond +-truncation resampled)."""
+  if truncation and truncation > 0:
+    return jax.random.truncated_normal(rng, -truncation, truncation, (n, z_dim))
+  return jax.random.normal(rng, (n, z_dim))
+
+
+# --- init ------------------------------------------------------------------------------------
+
+def init(config, rng, batch) -> GANState:
+  g = config.gan
+  G, D = generator_of(config), discriminator_of(config)
+  tx_g, tx_d = optimizers_of(config)
+  image_shape = tuple(batch["image"].shape[1:])
+  n = 2
+  labels = jnp.zeros((n,), jnp.int32) if num_conditional_classes(config) else None
+  kg, kn, kd = jax.random.split(rng, 3)
+  gv = dict(G.init({"params": kg, "noise": kn}, jnp.zeros((n, g.z_dim)), labels, train=False))
+  dv = dict(D.init({"params": kd}, jnp.zeros((n,) + image_shape), labels, train=False))
+  pg, pd = gv.pop("params"), dv.pop("params")
+  f32 = lambda v: jnp.asarray(v, jnp.float32)
+  stats = {"ada_sign_sum": f32(0.0), "ada_count": f32(0.0), "ada_r_t": f32(0.0),
+           "lecam_real": f32(0.0), "lecam_fake": f32(0.0), "pl_mean": f32(0.0)}
+  return GANState(step=jnp.zeros((), jnp.int32), params={"G": pg, "D": pd},
+                  opt_state={"G": tx_g.init(pg), "D": tx_d.init(pd)},
+                  ema_params=pg if config.ema_decay else None,
+                  model_state={"G": gv, "D": dv}, ada_p=f32(g.ada_p_init), stats=stats)
+
+
+# --- one step --------------------------------------------------------------------------------
+
+def _augment(config, x, rng, p):
+  g = config.gan
+  return aug_lib.augment(x, rng, g.augment, p, g.augment_policy)
+
+
+def train_step(config, state: GANState, batch, rng):
+  g = config.gan
+  G, D = generator_of(config), discriminator_of(config)
+  tx_g, tx_d = optimizers_of(config)
+  num_classes = num_conditional_classes(config)
+  acgan = g.conditioning == "acgan"
+  k = int(g.n_critic)
+  images = batch["image"]
+  if images.shape[0] % k:
+    raise ValueError(f"data.batch_size={images.shape[0]} must be a multiple of "
+                     f"gan.n_critic={k}: each critic step takes its own slice")
+  b = images.shape[0] // k
+  reals = images.reshape((k, b) + images.shape[1:])
+  labels = batch.get("label")
+  if labels is None:
+    if num_classes:
+      raise ValueError("gan.conditioning needs labels: the batch has no 'label'")
+    labels = jnp.zeros((images.shape[0],), jnp.int32)
+  real_labels = labels.astype(jnp.int32).reshape(k, b)
+  params_g, ms_g = state.params["G"], state.model_state["G"]
+  rng_d, rng_g = jax.random.split(rng)
+
+  def fake_labels(key):
+    return jax.random.randint(key, (b,), 0, num_classes) if num_classes else None
+
+  def d_apply(pd, ms, x, y, train=True):
+    return apply_model(D, pd, ms, x, y, train=train)
+
+  def d_forward(pd, ms, xr, xf, yr, yf):
+    """Logits of reals and fakes: one D call on [reals; fakes], or two when BN statistics
+    must not mix them (`separate_d_batches`, DCGAN)."""
+    if g.separate_d_batches:
+      (r, rc), ms = d_apply(pd, ms, xr, yr)
+      (f, fc), ms = d_apply(pd, ms, xf, yf)
+      return r, f, rc, fc, ms
+    y = jnp.concatenate([yr, yf]) if num_classes else None
+    (o, oc), ms = d_apply(pd, ms, jnp.concatenate([xr, xf]), y)
+    split = lambda t: (None, None) if t is None else (t[:b], t[b:])
+    return (*split(o), *split(oc), ms)
+
+  # -- discriminator steps, one per slice of the batch ----------------------------------------
+  def d_step(carry, xs):
+    pd, opt_d, ms_d, stats, ada_p, i = carry
+    x_real, y_real, key = xs
+    y_real = y_real if num_classes else None
+    kz, ky, kn, ka_r, ka_f, keps, ka_gp = jax.random.split(key, 7)
+    y_fake = fake_labels(ky)
+    z = sample_z(kz, b, g.z_dim)
+    fake, _ = apply_model(G, params_g, ms_g, z, y_fake, train=True, rng=kn)
+    fake = jax.lax.stop_gradient(fake)
+
+    def loss_fn(pd):
+      xr = _augment(config, x_real, ka_r, ada_p)
+      xf = _augment(config, fake, ka_f, ada_p)
+      real_logits, fake_logits, real_cls, fake_cls, new_ms = d_forward(pd, ms_d, xr, xf,
+                                                                       y_real, y_fake)
+      loss = losses.discriminator_loss(g.loss, real_logits, fake_logits)
+      terms = {"d_adv_loss": loss}
+      new_stats = dict(stats)
+      if acgan:
+        ac = (losses.auxiliary_classifier_loss(real_cls, y_real)
+              + losses.auxiliary_classifier_loss(fake_cls, y_fake))
+        loss = loss + g.acgan_weight * ac
+        terms["d_acgan_loss"] = ac
+        terms["d_class_acc"] = jnp.mean(jnp.argmax(real_cls, -1) == y_real)
+      d_of = lambda x, y, ka: d_apply(pd, ms_d, _augment(config, x, ka, ada_p), y)[0][0]
+      if g.gp_weight:
+        gp = regs.gradient_penalty(lambda x: d_of(x, y_real, ka_gp), x_real, fake,
+                                   jax.random.uniform(keps, (b,)))
+        loss = loss + g.gp_weight * gp                                   # WGAN-GP Eq. 3
+        terms["gp"] = gp
+      for name, gamma, every, x, y, ka in (("r1", g.r1_gamma, g.r1_every, x_real, y_real, ka_r),
+                                           ("r2", g.r2_gamma, g.r2_every, fake, y_fake, ka_f)):
+        if gamma:
+          pen = lambda x=x, y=y, ka=ka: regs.r1_penalty(lambda v: d_of(v, y, ka), x)
+          if every > 1:   # lazy regularization: every k-th D step, weighted by k
+            pen_val = jax.lax.cond(i % every == 0, pen, lambda: jnp.zeros((), jnp.float32))
+          else:
+            pen_val = pen()
+          loss = loss + 0.5 * gamma * every * pen_val                   # R1/R2: gamma / 2
+          terms[name] = pen_val
+      if g.lecam_weight:
+        a_r = regs.ema(stats["lecam_real"], jnp.mean(real_logits), g.lecam_decay)
+        a_f = regs.ema(stats["lecam_fake"], jnp.mean(fake_logits), g.lecam_decay)
+        lc = regs.lecam_penalty(real_logits, fake_logits, jax.lax.stop_gradient(a_r),
+                                jax.lax.stop_gradient(a_f))
+        loss = loss + g.lecam_weight * lc
+        terms["lecam"] = lc
+        new_stats.update(lecam_real=jax.lax.stop_gradient(a_r),
+                         lecam_fake=jax.lax.stop_gradient(a_f))
+      terms.update(d_real=jnp.mean(real_logits), d_fake=jnp.mean(fake_logits))
+      return loss, (terms, new_ms, new_stats, real_logits)
+
+    (loss, (terms, ms_d, stats, real_logits)), grads = jax.value_and_grad(
+        loss_fn, has_aux=True)(pd)
+    updates, opt_d = tx_d.update(grads, opt_d, pd)
+    pd = optax.apply_updates(pd, updates)
+    if g.weight_clip:
+      pd = regs.clip_weights(pd, g.weight_clip)                          # WGAN Alg. 1
+    if g.augment == "ada" and g.ada_adaptive:
+      stats = dict(stats)
+      stats["ada_sign_sum"] = stats["ada_sign_sum"] + jnp.sum(jnp.sign(real_logits))
+      stats["ada_count"] = stats["ada_count"] + b
+      due = (i + 1) % g.ada_interval == 0
+      new_p, r_t = aug_lib.ada_adjust(ada_p, stats["ada_sign_sum"], stats["ada_count"],
+                                      g.ada_target, g.ada_kimg)
+      ada_p = jnp.where(due, new_p, ada_p)
+      stats["ada_r_t"] = jnp.where(due, r_t, stats["ada_r_t"])
+      stats["ada_sign_sum"] = jnp.where(due, 0.0, stats["ada_sign_sum"])
+      stats["ada_count"] = jnp.where(due, 0.0, stats["ada_count"])
+    terms = {"d_loss": loss, **terms}
+    return (pd, opt_d, ms_d, stats, ada_p, i + 1), terms
+
+  d_start = state.step * k
+  carry = (state.params["D"], state.opt_state["D"], state.model_state["D"], state.stats,
+           state.ada_p, d_start)
+  # The critic steps are unrolled, not a lax.scan: XLA:CPU runs convolutions inside a
+  # while-loop body about 20x slower than the same straight-line code (measured here).
+  d_keys = jax.random.split(rng_d, k) if k > 1 else rng_d[None]
+  d_terms = []
+  for j in range(k):
+    carry, terms = d_step(carry, (reals[j], real_labels[j], d_keys[j]))
+    d_terms.append(terms)
+  pd, opt_d, ms_d, stats, ada_p, _ = carry
+  metrics = {name: jnp.mean(jnp.stack([t[name] for t in d_terms])) for name in d_terms[0]}
+
+  # -- generator step ----------------------------------------------------------------------------
+  kz, ky, kn, ka_f, ka_r, kpl_z, kpl_y, kpl_n = jax.random.split(rng_g, 8)
+  x_real = reals[-1]
+  y_real = real_labels[-1] if num_classes else None
+  y_fake = fake_labels(ky)
+  z = sample_z(kz, b, g.z_dim)
+  need_real = losses.needs_real_logits_for_generator(g.loss)
+  real_logits = None
+  if need_real:
+    real_logits = jax.lax.stop_gradient(
+        d_apply(pd, ms_d, _augment(config, x_real, ka_r, ada_p), y_real)[0][0])
+
+  def g_loss_fn(pg):
+    fake, new_ms_g = apply_model(G, pg, ms_g, z, y_fake, train=True, rng=kn)
+    (fake_logits, fake_cls), _ = d_apply(pd, ms_d, _augment(config, fake, ka_f, ada_p), y_fake)
+    loss = losses.generator_loss(g.loss, real_logits, fake_logits)
+    terms = {"g_adv_loss": loss}
+    pl_mean = stats["pl_mean"]
+    if acgan:
+      ac = losses.auxiliary_classifier_loss(fake_cls, y_fake)
+      loss = loss + g.acgan_weight * ac
+      terms["g_acgan_loss"] = ac
+    if g.ortho_beta:
+      ortho = regs.orthogonal_penalty(pg)
+      loss = loss + g.ortho_beta * ortho                                 # BigGAN Sec. 3.1
+      terms["ortho"] = ortho
+    if g.pl_weight:
+      if not getattr(G, "style_based", False):
+        raise ValueError("gan.pl_weight needs a style-based generator (mapping + synthesis)")
+      n_pl = max(b // g.pl_batch_shrink, 1)
+
+      def pl_fn():
+        z_pl = sample_z(kpl_z, n_pl, g.z_dim)
+        y_pl = y_fake[:n_pl] if num_classes else None
+        w, _ = apply_model(G, pg, new_ms_g, z_pl, y_pl, train=False, method="mapping")
+        synth = lambda v: apply_model(G, pg, new_ms_g, v, train=False, rng=kpl_n,
+                                      method="synthesis")[0]
+        y = regs.path_length_noise(kpl_y, (n_pl,) + tuple(x_real.shape[1:]))
+        lengths = regs.path_lengths(synth, w, y)
+        mean = regs.ema(pl_mean, jnp.mean(jax.lax.stop_gradient(lengths)), 1.0 - g.pl_decay)
+        return jnp.mean(jnp.square(lengths - mean)), mean               # StyleGAN2 Eq. 4
+
+      if g.pl_every > 1:
+        pen, pl_mean = jax.lax.cond(state.step % g.pl_every == 0, pl_fn,
+                                    lambda: (jnp.zeros((), jnp.float32), stats["pl_mean"]))
+      else:
+        pen, pl_mean = pl_fn()
+      loss = loss + g.pl_weight * g.pl_every * pen
+      terms["pl"] = pen
+    return loss, (terms, new_ms_g, pl_mean)
+
+  (g_loss, (g_terms, ms_g, pl_mean)), grads = jax.value_and_grad(
+      g_loss_fn, has_aux=True)(params_g)
+  updates, opt_g = tx_g.update(grads, state.opt_state["G"], params_g)
+  params_g = optax.apply_updates(params_g, updates)
+  stats = {**stats, "pl_mean": pl_mean}
+  ema = state.ema_params
+  if config.ema_decay:
+    decay = jnp.where(state.step < g.ema_start, 0.0, config.ema_decay)
+    ema = ema_update(state.ema_params, params_g, decay)
+  metrics.update(g_loss=g_loss, **g_terms)
+  if g.augment == "ada":
+    metrics.update(ada_p=ada_p, ada_r_t=stats["ada_r_t"])
+  if g.pl_weight:
+    metrics["pl_mean"] = pl_mean
+  new_state = state.replace(
+      step=state.step + 1, params={"G": params_g, "D": pd}, opt_state={"G": opt_g, "D": opt_d},
+      ema_params=ema, model_state={"G": ms_g, "D": ms_d}, ada_p=ada_p, stats=stats)
+  return new_state, metrics
+
+
+# --- sampling --------------------------------------------------------------------------------
+
+def sample(config, state: GANState, rng, n: int, labels=None):
+  """n images [n, H, W, C] in [-1, 1] from the EMA generator when kept. Truncation:
+  `gan.truncation` > 0 resamples z beyond +-truncation (BigGAN); `gan.truncation_psi` < 1
+  pulls w towards its running mean (style-based generators)."""
+  g = config.gan
+  G = generator_of(config)
+  params = state.ema_params if state.ema_params is not None else state.params["G"]
+  kz, ky, kn = jax.random.split(rng, 3)
+  num_classes = num_conditional_classes(config)
+  if num_classes and labels is None:
+    labels = jax.random.randint(ky, (n,), 0, num_classes)
+  if not num_classes:
+    labels = None
+  else:
+    labels = jnp.asarray(labels, jnp.int32)
+  z = sample_z(kz, n, g.z_dim, g.truncation)
+  kwargs = {"truncation_psi": g.truncation_psi} if getattr(G, "style_based", False) else {}
+  images, _ = apply_model(G, params, state.model_state["G"], z, labels, train=False, rng=kn,
+                          **kwargs)
+  return jnp.clip(images.astype(jnp.float32), -1.0, 1.0)

@@ -1,0 +1,150 @@
+"""R3GAN (Huang et al. 2024, "The GAN is dead; long live the GAN! A Modern Baseline GAN"),
+Sec. 4 "a roadmap to a new baseline" (config E): normalization-free ResNets for G and D.
+
+- Residual block (Fig. 4): 1x1 conv expanding by `expansion` -> LeakyReLU(0.2) -> 3x3
+  grouped conv (`cardinality` groups) -> LeakyReLU -> 1x1 conv back; no normalization.
+  Fix-up initialization: the last conv of every branch starts at zero and the others are
+  scaled by L^(-1/(2m-2)) (L residual blocks, m = 3 convs per branch).
+- Transitions: bilinear resampling with a 1x1 conv for the channel change (G: upsample then
+  conv; D: conv then downsample).
+- G basis: a learned 4x4 constant modulated channel-wise by a linear map of z (and of a
+  class embedding when conditional); the output is a 1x1 conv to the image channels.
+- D basis: a 4x4 depthwise conv over the final 4x4 map, then the (projection) head.
+The objective is a task key: RpGAN + gamma/2 (R1 + R2), `gan.loss='relativistic'`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from lib.nn.class_head import DiscriminatorHead
+
+
+def block_diagonal_kernel(kernel, groups: int):
+  """A grouped-conv kernel [kh, kw, in/groups, out] as the equivalent dense kernel
+  [kh, kw, in, out] (zero outside each group's block), for feature_group_count semantics:
+  output channel o reads the input channels of group o // (out / groups)."""
+  kh, kw, cin_g, cout = kernel.shape
+  mask = jnp.kron(jnp.eye(groups), jnp.ones((cin_g, cout // groups)))       # [in, out]
+  return jnp.tile(kernel, (1, 1, groups, 1)) * mask.astype(kernel.dtype)
+
+
+class GroupedConv(nn.Module):
+  """3x3 grouped conv. `as_dense` runs it as a dense conv with a block-diagonal kernel: the
+  same function and parameters, but XLA:CPU differentiates a feature_group_count conv ~25x
+  slower than a dense one (measured here); on accelerators set as_dense=False."""
+  features: int
+  groups: int
+  kernel_init: Any = nn.initializers.lecun_normal()
+  as_dense: bool = True
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    cin = x.shape[-1]
+    kernel = self.param("kernel", self.kernel_init, (3, 3, cin // self.groups, self.features))
+    bias = self.param("bias", nn.initializers.zeros, (self.features,))
+    k = kernel.astype(self.dtype)
+    groups = self.groups
+    if self.as_dense:
+      k, groups = block_diagonal_kernel(k, self.groups), 1
+    y = jax.lax.conv_general_dilated(x.astype(self.dtype), k, (1, 1), "SAME",
+                                     dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                     feature_group_count=groups)
+    return y + bias.astype(self.dtype)
+
+
+def _resample(x, factor: float):
+  b, h, w, c = x.shape
+  return jax.image.resize(x, (b, int(h * factor), int(w * factor), c), "bilinear",
+                          antialias=factor < 1)
+
+
+class ResidualBlock(nn.Module):
+  expansion: int = 2
+  cardinality: int = 4
+  num_blocks_total: int = 1        # L of the fix-up scaling
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    c = x.shape[-1]
+    hidden = c * self.expansion
+    scale = self.num_blocks_total ** (-1.0 / (2 * 3 - 2))
+    init = nn.initializers.variance_scaling(2.0 * scale ** 2, "fan_in", "normal")   # He * scale
+    groups = math.gcd(self.cardinality, hidden)
+    h = nn.Conv(hidden, (1, 1), kernel_init=init, dtype=self.dtype, name="expand")(x)
+    h = nn.leaky_relu(h, 0.2)
+    h = GroupedConv(hidden, groups, kernel_init=init, dtype=self.dtype, name="grouped")(h)
+    h = nn.leaky_relu(h, 0.2)
+    h = nn.Conv(c, (1, 1), use_bias=False, kernel_init=nn.initializers.zeros,
+                dtype=self.dtype, name="project")(h)
+    return x + h
+
+
+class Generator(nn.Module):
+  image_size: int = 32
+  channels: int = 3
+  widths: tuple = (768, 768, 768, 768)     # per stage, 4x4 first
+  blocks_per_stage: int = 2
+  expansion: int = 2
+  cardinality: int = 96
+  embed_dim: int = 64
+  num_classes: int = 0
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, z, labels=None, train: bool = False):
+    n_stages = int(math.log2(self.image_size)) - 1
+    if len(self.widths) != n_stages:
+      raise ValueError(f"{n_stages} stages for {self.image_size}px, got widths {self.widths}")
+    total = n_stages * self.blocks_per_stage
+    h = z
+    if self.num_classes:
+      e = nn.Embed(self.num_classes, self.embed_dim, name="label_embed")(labels)
+      h = jnp.concatenate([h, e], -1)
+    basis = self.param("basis", nn.initializers.normal(1.0), (4, 4, self.widths[0]))
+    mod = nn.Dense(self.widths[0], dtype=self.dtype, name="basis_linear")(h)
+    x = basis[None] * mod[:, None, None, :]
+    for s, width in enumerate(self.widths):
+      if s > 0:
+        x = nn.Conv(width, (1, 1), dtype=self.dtype, name=f"up{s}")(_resample(x, 2.0))
+      for b in range(self.blocks_per_stage):
+        x = ResidualBlock(self.expansion, self.cardinality, total, self.dtype,
+                          name=f"stage{s}_block{b}")(x)
+    return nn.Conv(self.channels, (1, 1), dtype=self.dtype, name="to_rgb")(x)
+
+
+class Discriminator(nn.Module):
+  widths: tuple = (768, 768, 768, 768)     # per stage, full resolution first
+  blocks_per_stage: int = 2
+  expansion: int = 2
+  cardinality: int = 96
+  num_classes: int = 0
+  class_head: str = "projection"
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, labels=None, train: bool = False):
+    n_stages = int(math.log2(x.shape[1])) - 1
+    if len(self.widths) != n_stages:
+      raise ValueError(f"{n_stages} stages for {x.shape[1]}px, got widths {self.widths}")
+    total = n_stages * self.blocks_per_stage
+    h = nn.Conv(self.widths[0], (1, 1), dtype=self.dtype, name="from_rgb")(x.astype(self.dtype))
+    for s, width in enumerate(self.widths):
+      for b in range(self.blocks_per_stage):
+        h = ResidualBlock(self.expansion, self.cardinality, total, self.dtype,
+                          name=f"stage{s}_block{b}")(h)
+      if s < n_stages - 1:
+        h = _resample(nn.Conv(self.widths[s + 1], (1, 1), dtype=self.dtype,
+                              name=f"down{s}")(h), 0.5)
+    c = h.shape[-1]
+    h = nn.Conv(c, (4, 4), padding="VALID", feature_group_count=c, dtype=self.dtype,
+                name="basis")(h).reshape(h.shape[0], c)                 # 4x4 depthwise
+    return DiscriminatorHead(self.num_classes, self.class_head, spectral_norm=False,
+                             kernel_init=nn.initializers.lecun_normal(), dtype=self.dtype,
+                             name="head")(h, labels, train)

@@ -1,0 +1,133 @@
+"""StyleGAN2 (Karras et al. 2020, "Analyzing and Improving the Image Quality of StyleGAN"),
+config E/F at small scale: mapping network, modulated/demodulated convs with noise inputs,
+skip generator and residual discriminator (Sec. 4.1, Fig. 7), equalized learning rate.
+
+- Mapping: z normalised to unit second moment (and, when conditional, a normalised label
+  embedding concatenated, as in the official code) -> `mapping_layers` equalized dense +
+  LeakyReLU(0.2) * sqrt(2) -> w, broadcast to `num_ws` style inputs. The 0.01 learning-rate
+  multiplier of the mapping is an optimizer key (`optimizer_g.lr_multipliers`). A running
+  mean w_avg (beta 0.995) is kept in 'batch_stats' for truncation w' = w_avg + psi (w - w_avg).
+  Style mixing regularization (`mixing_prob`, 0.9 in the paper) when training.
+- Synthesis: a learned 4x4 constant; per layer modulated 3x3 conv (Eq. 1-3), noise input,
+  bias, LeakyReLU * sqrt(2); per resolution a tRGB (1x1 modulated conv without
+  demodulation) added to the upsampled running image (skip architecture). Upsampling is
+  bilinear, i.e. the official [1, 3, 3, 1] FIR filter for 2x, then a 3x3 conv (the official
+  code fuses a transposed conv with that filter).
+- Discriminator: fromRGB, residual blocks (conv, conv, 2x2 average down; skip down + 1x1 conv;
+  sum * sqrt(1/2)), minibatch standard deviation (group 4, 1 feature), conv, dense, output
+  (projection / AC head for classes). Downsampling by 2x2 averaging approximates the
+  official [1, 3, 3, 1] blur before stride 2.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from lib.nn.class_head import DiscriminatorHead
+from lib.nn.modulated_conv import EqualizedConv2D, ModulatedConv2D, NoiseInjection
+from lib.nn.stylegan_blocks import (DiscriminatorEpilogue, MappingNetwork, ResidualDownBlock,
+                                    ToRGB, lrelu, upsample2x)
+
+def num_ws(image_size: int) -> int:
+  """Style inputs: one per conv (1 at 4x4, 2 per higher resolution) plus the last tRGB."""
+  return 2 * int(math.log2(image_size)) - 2
+
+
+class SynthesisLayer(nn.Module):
+  features: int
+  up: bool = False
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, w):
+    if self.up:
+      x = upsample2x(x)
+    x = ModulatedConv2D(self.features, 3, dtype=self.dtype, name="conv")(x, w)
+    x = NoiseInjection(name="noise")(x)
+    bias = self.param("bias", nn.initializers.zeros, (self.features,))
+    return lrelu(x + bias.astype(x.dtype))
+
+
+class Generator(nn.Module):
+  """`style_based`: the GAN task uses mapping / synthesis for path-length regularization."""
+  image_size: int = 32
+  channels: int = 3
+  width: int = 512                 # channels at every resolution (the official cbase cap)
+  w_dim: int = 512
+  mapping_layers: int = 8
+  mixing_prob: float = 0.9
+  w_avg_beta: float = 0.995
+  num_classes: int = 0
+  dtype: Any = jnp.float32
+
+  style_based = True
+
+  def setup(self):
+    self.mapping_net = MappingNetwork(self.w_dim, self.mapping_layers, self.num_classes,
+                                      self.dtype)
+    n = int(math.log2(self.image_size)) - 1         # resolutions 4, 8, ..., image_size
+    self.const = self.param("const", nn.initializers.normal(1.0), (4, 4, self.width))
+    self.convs = [SynthesisLayer(self.width, up=(i > 0 and j == 0), dtype=self.dtype)
+                  for i in range(n) for j in range(1 if i == 0 else 2)]
+    self.torgbs = [ToRGB(self.channels, self.dtype) for _ in range(n)]
+    self.w_avg = self.variable("batch_stats", "w_avg", jnp.zeros, (self.w_dim,))
+
+  def mapping(self, z, labels=None, train: bool = False, truncation_psi: float = 1.0):
+    """z -> w [B, num_ws, w_dim]; updates w_avg when training, truncates when psi < 1."""
+    w = self.mapping_net(z, labels)
+    w_avg = self.w_avg
+    if train and not self.is_initializing():
+      w_avg.value = (self.w_avg_beta * w_avg.value
+                     + (1 - self.w_avg_beta) * jnp.mean(jax.lax.stop_gradient(w), 0))
+    if truncation_psi != 1.0:
+      w = w_avg.value + truncation_psi * (w - w_avg.value)
+    return jnp.broadcast_to(w[:, None], (w.shape[0], num_ws(self.image_size), self.w_dim))
+
+  def synthesis(self, ws, train: bool = False):
+    x = jnp.broadcast_to(self.const, (ws.shape[0],) + self.const.shape).astype(self.dtype)
+    img, k, conv_i = None, 0, 0
+    n = len(self.torgbs)
+    for i in range(n):
+      for _ in range(1 if i == 0 else 2):
+        x = self.convs[conv_i](x, ws[:, k])
+        conv_i += 1
+        k += 1
+      y = self.torgbs[i](x, ws[:, k])        # tRGB shares its w with the next block's conv
+      img = y if img is None else upsample2x(img) + y
+    return img
+
+  def __call__(self, z, labels=None, train: bool = False, truncation_psi: float = 1.0):
+    ws = self.mapping(z, labels, train, truncation_psi)
+    if train and self.mixing_prob > 0:      # style mixing regularization (StyleGAN Sec. 3.1)
+      k1, k2, k3 = jax.random.split(self.make_rng("noise"), 3)
+      ws2 = self.mapping(jax.random.normal(k1, z.shape, z.dtype), labels, False)
+      n = ws.shape[1]
+      cutoff = jax.random.randint(k2, (z.shape[0],), 1, n)
+      cutoff = jnp.where(jax.random.uniform(k3, (z.shape[0],)) < self.mixing_prob, cutoff, n)
+      ws = jnp.where(jnp.arange(n)[None, :, None] < cutoff[:, None, None], ws, ws2)
+    return self.synthesis(ws, train)
+
+
+class Discriminator(nn.Module):
+  width: int = 512
+  mbstd_group: int = 4
+  num_classes: int = 0
+  class_head: str = "projection"
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, labels=None, train: bool = False):
+    h = lrelu(EqualizedConv2D(self.width, 1, dtype=self.dtype, name="from_rgb")(
+        x.astype(self.dtype)))
+    i = 0
+    while h.shape[1] > 4:
+      h = ResidualDownBlock(self.width, self.dtype, name=f"block{i}")(h)
+      i += 1
+    h = DiscriminatorEpilogue(self.width, self.mbstd_group, self.dtype, name="epilogue")(h)
+    return DiscriminatorHead(self.num_classes, self.class_head, spectral_norm=False,
+                             kernel_init=nn.initializers.lecun_normal(), dtype=self.dtype,
+                             name="head")(h, labels, train)

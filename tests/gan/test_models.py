@@ -1,0 +1,104 @@
+"""Per-paper model properties that the smoke runs cannot see: where SAGAN attends, BigGAN's
+hierarchical z, StyleGAN2's style count and truncation, the Haar transform of StyleSwin's
+discriminator, ViTGAN's improved spectral norm, R3GAN's fix-up identity at init."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lib.train.param_paths import tree_paths
+
+
+def _paths(tree):
+  return set(jax.tree.leaves(tree_paths(tree)))
+
+
+def test_sagan_attention_placement():
+  from research.sagan.model import Discriminator, Generator
+  g = Generator(image_size=32, channels=1, width=8, multipliers=(2, 2, 1), num_classes=10)
+  d = Discriminator(width=8, multipliers=(1, 2, 2, 2), num_classes=10)
+  z, y = jnp.zeros((2, 16)), jnp.zeros((2,), jnp.int32)
+  gv = jax.eval_shape(lambda: g.init(jax.random.key(0), z, y))
+  dv = jax.eval_shape(lambda: d.init(jax.random.key(0), jnp.zeros((2, 32, 32, 1)), y))
+  # G attends after its last (32x32) block, D after its first block (16x16).
+  assert "attention2/gamma" in _paths(gv["params"])
+  assert not any(p.startswith("attention0") or p.startswith("attention1")
+                 for p in _paths(gv["params"]))
+  assert "trunk/attention0/gamma" in _paths(dv["params"])
+  assert "head/embed/embedding" in _paths(dv["params"])        # projection head
+
+
+def test_biggan_every_z_chunk_and_the_class_reach_the_image():
+  from research.biggan.model import Generator
+  g = Generator(image_size=16, channels=1, width=8, multipliers=(2, 1), shared_dim=4,
+                attention_resolution=8, num_classes=3)
+  z = jax.random.normal(jax.random.key(0), (2, 12))              # 3 chunks of 4
+  y = jnp.asarray([0, 2])
+  v = jax.jit(g.init)(jax.random.key(1), z, y)
+  apply = jax.jit(g.apply)
+  grad = jax.jit(jax.grad(lambda z: jnp.sum(g.apply(v, z, y) ** 2)))(z)
+  for k in range(3):
+    assert float(jnp.abs(grad[:, 4 * k:4 * k + 4]).sum()) > 0
+  assert float(jnp.abs(apply(v, z, y) - apply(v, z, jnp.asarray([1, 1]))).max()) > 0
+  k = np.asarray(v["params"]["project"]["kernel"])                  # orthogonal init [4, 128]
+  np.testing.assert_allclose(k @ k.T, np.eye(4), atol=1e-5)
+
+
+def test_stylegan2_styles_and_truncation():
+  from research.stylegan2.model import Generator, num_ws
+  assert num_ws(32) == 8 and num_ws(16) == 6
+  g = Generator(image_size=16, channels=1, width=8, w_dim=8, mapping_layers=2)
+  z = jax.random.normal(jax.random.key(0), (4, 8))
+  v = g.init({"params": jax.random.key(1), "noise": jax.random.key(2)}, z)
+  ws = g.apply(v, z, method="mapping")
+  assert ws.shape == (4, 6, 8)
+  # psi = 0: every z maps to w_avg, so with the same noise all images are equal.
+  img = g.apply(v, z, truncation_psi=0.0, rngs={"noise": jax.random.key(3)})
+  same_noise = g.apply(v, z[:1].repeat(4, 0), truncation_psi=1.0, rngs={"noise": jax.random.key(3)})
+  assert float(jnp.abs(img - img[:1]).max()) < 1e-5
+  assert float(jnp.abs(same_noise - img).max()) > 1e-4        # psi = 1 keeps z's own style
+  # w_avg moves towards the batch mean of w when training.
+  _, upd = g.apply(v, z, train=True, rngs={"noise": jax.random.key(4)}, mutable=["batch_stats"])
+  np.testing.assert_allclose(np.asarray(upd["batch_stats"]["w_avg"]),
+                             0.005 * np.asarray(ws[:, 0].mean(0)), rtol=1e-4, atol=1e-7)
+
+
+def test_haar_dwt_matches_numpy_and_preserves_energy():
+  from research.styleswin.model import haar_dwt
+  x = np.random.default_rng(0).normal(size=(2, 4, 4, 3)).astype(np.float32)
+  out = np.asarray(haar_dwt(jnp.asarray(x)))
+  a, b, c, d = x[:, 0::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 0::2], x[:, 1::2, 1::2]
+  np.testing.assert_allclose(out[..., :3], (a + b + c + d) / 2, rtol=1e-6)
+  np.testing.assert_allclose(out[..., 9:], (a - b - c + d) / 2, rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose((out ** 2).sum(), (x ** 2).sum(), rtol=1e-5)   # orthonormal
+
+
+def test_vitgan_discriminator_uses_improved_sn_and_overlapping_patches():
+  from research.vitgan.model import Discriminator, Generator
+  d = Discriminator(patch_size=4, overlap=2, hidden=16, depth=1, num_heads=2)
+  v = jax.eval_shape(lambda: d.init(jax.random.key(0), jnp.zeros((2, 16, 16, 1))))
+  stats = _paths(v["batch_stats"])
+  assert any(p.endswith("query_key/kernel/sigma_init") for p in stats)
+  assert v["params"]["patch_embed"]["kernel"].shape == (8, 8, 1, 16)   # P + 2o = 8, stride 4
+  assert "value" in str(stats) and not any("key/kernel" in p and "query" not in p for p in stats)
+  g = Generator(image_size=16, channels=1, patch_size=4, hidden=16, depth=1, num_heads=2,
+                w_dim=8, mapping_layers=1, inr_hidden=8, num_freqs=2)
+  out = jax.eval_shape(lambda: g.init_with_output(jax.random.key(0), jnp.zeros((2, 8)))[0])
+  assert out.shape == (2, 16, 16, 1)
+
+
+def test_r3gan_residual_blocks_are_identity_at_init():
+  from research.r3gan.model import ResidualBlock
+  blk = ResidualBlock(expansion=2, cardinality=2, num_blocks_total=4)
+  x = jax.random.normal(jax.random.key(0), (2, 4, 4, 8))
+  v = blk.init(jax.random.key(1), x)
+  np.testing.assert_array_equal(np.asarray(blk.apply(v, x)), np.asarray(x))
+  assert v["params"]["grouped"]["kernel"].shape == (3, 3, 8, 16)     # 2 groups of 8 -> 16
+
+
+def test_r3gan_grouped_conv_as_dense_equals_feature_groups():
+  from research.r3gan.model import GroupedConv
+  x = jax.random.normal(jax.random.key(0), (2, 5, 5, 12))
+  dense = GroupedConv(8, groups=4, as_dense=True)
+  v = dense.init(jax.random.key(1), x)
+  ref = GroupedConv(8, groups=4, as_dense=False).apply(v, x)
+  np.testing.assert_allclose(np.asarray(dense.apply(v, x)), np.asarray(ref), rtol=1e-5, atol=1e-5)
