@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-CONFIG ?= configs/vit.py:digits
+CONFIG ?= configs/sagan.py:digits
 WORKDIR ?= runs/default
 
 .PHONY: run test venv bench-attention clean

@@ -82,3 +82,17 @@ def set_data(c, variant: str):
   else:
     raise ValueError(f"unknown variant {variant!r}; use digits, shapes, cifar10 or smoke")
   return c
+
+
+def set_evaluators(c, variant: str):
+  """Evaluators by variant. digits and shapes: the sample grid, conditional accuracy when the
+  model is class-conditional, and domain FID, KID, precision/recall, density/coverage on the
+  features of the project's own classifier for that dataset (lib/metrics/weights/vit_<data>).
+  cifar10 and smoke keep what the paper config chose; for Inception FID on cifar10 add
+  `--config.eval.extractor=inception:/path/to/pt_inception-2015-12-05.npz
+  --config.eval.evaluators="('samples','fid','kid','pr')"`."""
+  if variant in ("digits", "shapes"):
+    c.eval.extractor = f"vit_{variant}"
+    conditional = ("conditional_accuracy",) if c.gan.conditioning != "none" else ()
+    c.eval.evaluators = ("samples",) + conditional + ("fid", "kid", "pr")
+  return c

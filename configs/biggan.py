@@ -12,7 +12,7 @@ shapes (32x32x3, 3 classes), cifar10 (tfds; BigGAN-PyTorch's 32px arch, widths 2
 `--config.gan.truncation=0.5` samples with truncated z (0 = off).
 Result: not yet run.
 """
-from configs._gan import gan_config, set_data
+from configs._gan import gan_config, set_data, set_evaluators
 from configs.common import parse_arg
 
 
@@ -30,7 +30,6 @@ def get_config(arg: str | None = None):
                        schedule="constant")
   c.optimizer_d.update(name="adam", learning_rate=2e-4, b1=0.0, b2=0.999, eps=1e-6,
                        schedule="constant")
-  c.eval.evaluators = ("samples", "conditional_accuracy")
   set_data(c, a.variant)
   c.generator.image_size, c.generator.channels = c.data.image_size, c.data.channels
   per_step = 50
@@ -43,11 +42,8 @@ def get_config(arg: str | None = None):
     per_step = 32
     c.total_steps = 2000
     c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 100, 500, 500
-    if a.variant == "shapes":
-      c.eval.evaluators = ("samples",)
   elif a.variant == "cifar10":
     c.total_steps = 100_000
-    c.eval.evaluators = ("samples",)
     c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 200, 5000, 5000
   elif a.variant == "smoke":
     c.generator.update(width=8, multipliers=(2, 1), shared_dim=8, attention_resolution=8)
@@ -55,6 +51,5 @@ def get_config(arg: str | None = None):
     c.gan.update(z_dim=24, n_critic=1, ema_start=0)
     c.ema_decay = 0.9
     per_step = 16
-    c.eval.evaluators = ("samples",)   # the SAGAN smoke run covers conditional_accuracy
   c.data.batch_size = per_step * c.gan.n_critic
-  return c
+  return set_evaluators(c, a.variant)

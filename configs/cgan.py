@@ -9,7 +9,7 @@ Variants: digits (32x32x1, small widths, n_dis 1 to fit a CPU budget), shapes (3
 classes), cifar10 (tfds, paper setting), smoke (16x16, tiny widths, 4 steps).
 Result: not yet run.
 """
-from configs._gan import gan_config, set_data
+from configs._gan import gan_config, set_data, set_evaluators
 from configs.common import parse_arg
 
 
@@ -23,7 +23,6 @@ def get_config(arg: str | None = None):
   c.gan.update(loss="hinge", conditioning=a.conditioning, z_dim=128, n_critic=5)
   c.optimizer_g.update(name="adam", learning_rate=2e-4, b1=0.0, b2=0.9, schedule="linear")
   c.optimizer_d.update(name="adam", learning_rate=2e-4, b1=0.0, b2=0.9, schedule="linear")
-  c.eval.evaluators = ("samples", "conditional_accuracy")
   set_data(c, a.variant)
   c.generator.image_size, c.generator.channels = c.data.image_size, c.data.channels
   per_step = 64
@@ -35,17 +34,13 @@ def get_config(arg: str | None = None):
     c.ema_decay = 0.999
     c.total_steps = 2000
     c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 100, 500, 500
-    if a.variant == "shapes":
-      c.eval.evaluators = ("samples",)
   elif a.variant == "cifar10":
     c.total_steps = 50_000
-    c.eval.evaluators = ("samples",)
     c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 200, 5000, 5000
   elif a.variant == "smoke":
     c.generator.update(width=8, multipliers=(2, 1))
     c.discriminator.update(width=8, multipliers=(1, 2, 2))
     c.gan.update(z_dim=16, n_critic=1)
     per_step = 16
-    c.eval.evaluators = ("samples",)   # the SAGAN smoke run covers conditional_accuracy
   c.data.batch_size = per_step * c.gan.n_critic
-  return c
+  return set_evaluators(c, a.variant)

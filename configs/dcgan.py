@@ -7,7 +7,7 @@ Variants: digits (32x32x1), shapes (32x32x3), cifar10 (tfds; paper widths: 4x4x5
 smoke (16x16, tiny widths, 4 steps).
 Result: not yet run.
 """
-from configs._gan import gan_config, set_data
+from configs._gan import gan_config, set_data, set_evaluators
 from configs.common import parse_arg
 
 
@@ -34,4 +34,4 @@ def get_config(arg: str | None = None):
   elif a.variant == "smoke":
     c.generator.width, c.discriminator.width = 8, 8
     c.gan.z_dim = 16
-  return c
+  return set_evaluators(c, a.variant)

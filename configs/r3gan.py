@@ -12,7 +12,7 @@ Variants: digits (32x32x1, widths 16-32, cardinality 4, unconditional, gamma 0.1
 (32x32x3), cifar10 (tfds, the preset above, class-conditional), smoke (16x16, 4 steps).
 Result: not yet run.
 """
-from configs._gan import gan_config, set_data
+from configs._gan import gan_config, set_data, set_evaluators
 from configs.common import parse_arg
 
 
@@ -43,11 +43,10 @@ def get_config(arg: str | None = None):
                  ada_p_init=0.55)
     c.data.batch_size = 512
     c.total_steps = 100_000
-    c.eval.evaluators = ("samples",)
     c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 200, 5000, 5000
   elif a.variant == "smoke":
     c.generator.update(widths=(16, 8, 8), blocks_per_stage=1, cardinality=2)
     c.discriminator.update(widths=(8, 8, 16), blocks_per_stage=1, cardinality=2)
     c.gan.update(z_dim=16, augment="ada", ada_adaptive=False, ada_p_init=0.5)
     c.data.batch_size = 16
-  return c
+  return set_evaluators(c, a.variant)

@@ -12,7 +12,7 @@ shapes (32x32x3, 3 classes), cifar10 (tfds; SNGAN widths G 256, D 128, batch 256
 paper), smoke (16x16, tiny widths, 4 steps).
 Result: not yet run.
 """
-from configs._gan import gan_config, set_data
+from configs._gan import gan_config, set_data, set_evaluators
 from configs.common import parse_arg
 
 
@@ -27,7 +27,6 @@ def get_config(arg: str | None = None):
   c.gan.update(loss="hinge", conditioning="cbn_projection", z_dim=128)
   c.optimizer_g.update(name="adam", learning_rate=1e-4, b1=0.0, b2=0.9, schedule="constant")
   c.optimizer_d.update(name="adam", learning_rate=4e-4, b1=0.0, b2=0.9, schedule="constant")
-  c.eval.evaluators = ("samples", "conditional_accuracy")
   set_data(c, a.variant)
   c.generator.image_size, c.generator.channels = c.data.image_size, c.data.channels
   if a.variant in ("digits", "shapes"):
@@ -40,15 +39,14 @@ def get_config(arg: str | None = None):
     c.ema_decay = 0.995
     c.total_steps = 1200
     c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 100, 600, 600
-    if a.variant == "shapes":
-      c.eval.evaluators = ("samples",)
   elif a.variant == "cifar10":
     c.data.batch_size = 256
     c.total_steps = 100_000
-    c.eval.evaluators = ("samples",)
     c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 200, 5000, 5000
   elif a.variant == "smoke":
     c.generator.update(width=8, multipliers=(2, 1), attention_resolution=16)
     c.discriminator.update(width=8, multipliers=(1, 2, 2), attention_resolution=8)
     c.gan.z_dim = 16
-  return c
+    # the one smoke run that covers the generator metrics end to end (100 samples)
+    c.eval.evaluators = ("samples", "conditional_accuracy", "fid", "kid", "pr")
+  return set_evaluators(c, a.variant)

@@ -16,7 +16,7 @@ paper), smoke
 (16x16, width 8, 4 steps).
 Result: not yet run.
 """
-from configs._gan import gan_config, set_data
+from configs._gan import gan_config, set_data, set_evaluators
 from configs.common import parse_arg
 
 
@@ -56,4 +56,4 @@ def get_config(arg: str | None = None):
     batch = 16
   c.data.batch_size = batch
   c.ema_decay = 0.5 ** (batch / 10_000)
-  return c
+  return set_evaluators(c, a.variant)

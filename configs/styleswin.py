@@ -11,7 +11,7 @@ Variants: digits (32x32x1, widths 64/64/32/32, window 4, gamma 0.1), shapes (32x
 cifar10 (tfds; widths 512, 16 heads, window 8, R1 10), smoke (16x16, 4 steps).
 Result: not yet run.
 """
-from configs._gan import gan_config, set_data
+from configs._gan import gan_config, set_data, set_evaluators
 from configs.common import parse_arg
 
 
@@ -46,4 +46,4 @@ def get_config(arg: str | None = None):
     c.discriminator.width = 8
     c.gan.update(z_dim=8, r1_every=2)
     c.data.batch_size = 16
-  return c
+  return set_evaluators(c, a.variant)

@@ -11,7 +11,7 @@ Variants: digits (32x32x1, patch 4, hidden 64, depth 2), shapes (32x32x3), cifar
 G hidden 384 x 4 blocks x 6 heads, D hidden 192 x 4 x 3, batch 64), smoke (16x16, 4 steps).
 Result: not yet run.
 """
-from configs._gan import gan_config, set_data
+from configs._gan import gan_config, set_data, set_evaluators
 from configs.common import parse_arg
 
 
@@ -50,4 +50,4 @@ def get_config(arg: str | None = None):
     c.discriminator.update(patch_size=4, overlap=1, hidden=16, depth=1, num_heads=2)
     c.gan.z_dim = 16
     c.data.batch_size = 16
-  return c
+  return set_evaluators(c, a.variant)

@@ -13,7 +13,7 @@ cifar10 (tfds; gan_cifar.py widths, DIM 128), smoke (16x16, tiny widths, 4 steps
 data.batch_size = n_critic x the batch of one critic step.
 Result: not yet run.
 """
-from configs._gan import gan_config, set_data
+from configs._gan import gan_config, set_data, set_evaluators
 from configs.common import parse_arg
 
 
@@ -51,4 +51,4 @@ def get_config(arg: str | None = None):
     c.gan.n_critic = 2
     per_step = 8
   c.data.batch_size = per_step * c.gan.n_critic
-  return c
+  return set_evaluators(c, a.variant)

@@ -31,8 +31,10 @@ def test_variants_build(paper):
       assert (c.data.source, c.data.name) == ("tfds", "cifar10")
     if variant == "smoke":
       assert c.total_steps <= 50 and c.data.image_size == 16
-    if gan.num_conditional_classes(c) and variant == "digits":
-      assert "conditional_accuracy" in c.eval.evaluators
+    if variant in ("digits", "shapes"):
+      assert {"fid", "kid", "pr"} <= set(c.eval.evaluators)
+      assert c.eval.extractor == f"vit_{variant}"
+      assert ("conditional_accuracy" in c.eval.evaluators) == bool(gan.num_conditional_classes(c))
   assert "Result" in importlib.import_module(f"configs.{paper}").__doc__
 
 
