@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CONFIG ?= configs/sagan.py:digits
 WORKDIR ?= runs/default
 
-.PHONY: run test venv bench-attention clean
+.PHONY: run test venv bench-attention bench-gan-rings clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ test: venv
 
 bench-attention: venv
 	$(PY) -m benchmarks.attention
+
+bench-gan-rings: venv
+	$(PY) -m benchmarks.gan_rings
 
 clean:
 	rm -rf $(VENV)

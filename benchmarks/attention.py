@@ -20,7 +20,6 @@ import csv
 import functools
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -29,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.machine import machine
 from lib.attention import aaren, dot_product, linear, local, masks, performer, routing, sparse
 
 HEADS, HEAD_DIM, WINDOW = 4, 32, 64
@@ -181,21 +181,6 @@ def bench_hilo(batch: int, log, rounds: int = 9) -> list[dict]:
     log(row)
     rows.append(row)
   return rows
-
-
-def machine() -> str:
-  cpu = platform.processor() or "unknown"
-  try:
-    with open("/proc/cpuinfo") as f:
-      names = [l.split(":", 1)[1].strip() for l in f if l.startswith("model name")]
-    cpu = names[0] if names else cpu
-  except OSError:
-    pass
-  dev = jax.devices()[0]
-  return (f"{cpu}; {os.cpu_count()} logical cores visible; jax {jax.__version__} "
-          f"({dev.platform}: {getattr(dev, 'device_kind', dev.platform)}); "
-          f"python {platform.python_version()}; load average at the end "
-          f"{', '.join(f'{l:.1f}' for l in os.getloadavg())} (a shared machine)")
 
 
 def fmt(x, digits=1):

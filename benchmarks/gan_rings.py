@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.machine import machine
 from configs._gan import gan_config
 from lib.nn.class_head import DiscriminatorHead
 from lib.tasks import gan
@@ -224,7 +225,7 @@ def write(rows, stem: str, steps: int, n_seeds: int):
     w.writeheader()
     w.writerows(rows)
   lines = [f"# Ring of 8 Gaussians: mode coverage ({n_seeds} seeds, {steps} G steps each)", "",
-           f"Machine: {jax.devices()[0].platform}, jax {jax.__version__}. Command: "
+           f"Machine: {machine()}. Command: "
            "`python -m benchmarks.gan_rings`. Details in benchmarks/gan_rings.py.",
            "",
            "| setting | modes per seed (of 8) | all 8 in every seed | high-quality fraction "

@@ -56,6 +56,7 @@ def gan_config() -> ml_collections.ConfigDict:
   g.truncation = 0.0            # > 0: BigGAN truncated z at +-truncation
   g.truncation_psi = 1.0        # < 1: StyleGAN truncation in w (style-based generators)
   g.ema_start = 0               # G steps before the EMA starts averaging (copies until then)
+  g.ema_rampup = 0.0            # > 0: EMA half-life <= ema_rampup x steps done (StyleGAN2-ADA)
   return c
 
 

@@ -36,7 +36,7 @@ def get_config(arg: str | None = None):
   if a.variant in ("digits", "shapes"):
     c.generator.update(width=16, multipliers=(4, 2, 1), shared_dim=32)
     c.discriminator.update(width=16, multipliers=(1, 2, 4, 4))
-    c.gan.update(z_dim=64, n_critic=1, ema_start=200)
+    c.gan.update(z_dim=64, n_critic=1, ema_start=200, ema_rampup=0.05)
     c.optimizer_g.learning_rate, c.optimizer_d.learning_rate = 1e-4, 4e-4
     c.ema_decay = 0.999
     per_step = 32

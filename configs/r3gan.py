@@ -34,7 +34,7 @@ def get_config(arg: str | None = None):
   if a.variant in ("digits", "shapes"):
     c.generator.update(widths=(32, 32, 16, 16), cardinality=4)
     c.discriminator.update(widths=(16, 16, 32, 32), cardinality=4)
-    c.gan.update(r1_gamma=0.1, r2_gamma=0.1)
+    c.gan.update(r1_gamma=0.1, r2_gamma=0.1, ema_rampup=0.05)
     c.data.batch_size = 32
     c.total_steps = 3000
     c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 100, 1000, 1000

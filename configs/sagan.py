@@ -10,7 +10,13 @@ Variants: digits (32x32x1, 10 classes, tuned to finish in minutes on 2 CPU cores
 D width 16 x (1, 2, 4, 4), batch 32, G and D lr 4e-4, EMA 0.995, 1200 steps),
 shapes (32x32x3, 3 classes), cifar10 (tfds; SNGAN widths G 256, D 128, batch 256 as in the
 paper), smoke (16x16, tiny widths, 4 steps).
-Result: not yet run.
+Result when last run (2026-12-01, 2-core x86 CPU, 1 device; `make run` on a fresh clone,
+install included: 4m10s wall, 1200 steps at 5.7 steps/s):
+  digits: conditional accuracy 0.989 (vit_digits classifier, 1000 samples, EMA G);
+  domain FID 4.84, KID 0.081 +- 0.069, precision 0.732, recall 0.027, density 0.857,
+  coverage 0.432 (vit_digits features, 1000 samples against 1000 train digits, seed 0).
+  The grid shows clean digits of every class with little variety within a class, which is
+  what the low recall measures.
 """
 from configs._gan import gan_config, set_data, set_evaluators
 from configs.common import parse_arg

@@ -34,7 +34,7 @@ def get_config(arg: str | None = None):
     c.generator.update(widths=(64, 64, 32, 32), num_heads=(4, 4, 2, 2), window_size=4,
                        w_dim=64, mapping_layers=4, blocks_per_stage=1)
     c.discriminator.width = 64
-    c.gan.update(z_dim=64, r1_gamma=0.1)
+    c.gan.update(z_dim=64, r1_gamma=0.1, ema_rampup=0.05)
     c.total_steps = 3000
     c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 100, 1000, 1000
   elif a.variant == "cifar10":

@@ -36,7 +36,7 @@ def get_config(arg: str | None = None):
     c.generator.update(hidden=64, depth=2, num_heads=4, w_dim=64, mapping_layers=2,
                        inr_hidden=32)
     c.discriminator.update(hidden=64, depth=2, num_heads=4)
-    c.gan.z_dim = 64
+    c.gan.update(z_dim=64, ema_rampup=0.05)
     c.optimizer_g.learning_rate = c.optimizer_d.learning_rate = 5e-4
     c.data.batch_size = 32
     c.total_steps = 3000

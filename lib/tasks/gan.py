@@ -11,7 +11,8 @@ loss, each regularizer, the augmentation and the conditioning are separate keys 
   augment       none | diffaugment | ada (adaptive p, target r_t 0.6)    (gan_augment.py)
   conditioning  none | cbn_projection | acgan
   optimizers    config.optimizer_g, config.optimizer_d (TTUR: separate learning rates)
-  EMA of G      config.ema_decay (from gan.ema_start); truncation at sampling
+  EMA of G      config.ema_decay (from gan.ema_start, half-life ramp gan.ema_rampup);
+                truncation at sampling
 
 Models. The generator `config.generator` and the discriminator `config.discriminator` are
 Flax modules named by import path, with a `num_classes` field (set here from
@@ -38,7 +39,7 @@ import optax
 from lib.tasks import gan_augment as aug_lib
 from lib.tasks import gan_losses as losses
 from lib.tasks import gan_regularizers as regs
-from lib.train.ema import ema_update
+from lib.train.ema import ema_decay_at, ema_update
 from lib.train.imports import build_model
 from lib.train.optim import make_optimizer
 
@@ -323,7 +324,7 @@ def train_step(config, state: GANState, batch, rng):
   stats = {**stats, "pl_mean": pl_mean}
   ema = state.ema_params
   if config.ema_decay:
-    decay = jnp.where(state.step < g.ema_start, 0.0, config.ema_decay)
+    decay = ema_decay_at(state.step, config.ema_decay, g.ema_start, g.ema_rampup)
     ema = ema_update(state.ema_params, params_g, decay)
   metrics.update(g_loss=g_loss, **g_terms)
   if g.augment == "ada":

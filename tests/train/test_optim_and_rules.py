@@ -9,7 +9,7 @@ from jax.sharding import PartitionSpec as P
 
 from configs.common import optimizer_config
 from lib.train.accumulate import value_and_grad_accumulated
-from lib.train.ema import ema_update
+from lib.train.ema import ema_decay_at, ema_update
 from lib.train.mesh import make_mesh
 from lib.train.optim import make_optimizer, make_schedule
 from lib.train.sharding import tree_shardings
@@ -76,3 +76,16 @@ def test_fsdp_rule_shards_largest_divisible_dim_and_regex_rules_win():
   bad = ml_collections.ConfigDict(dict(rules=((r"odd", ("model", "model")),), fsdp_min_size=32))
   with pytest.raises(ValueError, match="not divisible by mesh axis model"):
     tree_shardings({"odd": jax.ShapeDtypeStruct((3, 4), jnp.float32)}, mesh, bad)
+
+
+def test_ema_decay_schedule():
+  # before ema_start the EMA copies; afterwards the configured decay
+  assert float(ema_decay_at(4, 0.999, start=5)) == 0.0
+  assert np.isclose(float(ema_decay_at(5, 0.999, start=5)), 0.999)
+  # rampup: half-life capped at rampup x steps done (StyleGAN2-ADA), here 0.05 x 100 = 5 steps
+  assert np.isclose(float(ema_decay_at(99, 0.999, rampup=0.05)), 0.5 ** (1 / 5), rtol=1e-6)
+  assert np.isclose(float(ema_decay_at(10**6, 0.999, rampup=0.05)), 0.999)
+  # the weight the random init keeps after 2000 updates: 0.999^2000 = 0.135 without the ramp
+  decays = np.asarray([float(ema_decay_at(t, 0.999, rampup=0.05)) for t in range(2000)])
+  assert np.isclose(np.prod(np.full(2000, 0.999)), 0.1352, atol=1e-4)
+  assert np.prod(decays) < 1e-6
