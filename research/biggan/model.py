@@ -17,9 +17,9 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from lib.attention.sagan import SelfAttention2D
-from lib.nn.class_head import DiscriminatorHead
-from lib.nn.gan_resblocks import KERNEL_INITS, GBlock, dense
-from lib.nn.resnet_gan import GeneratorOutput, ResNetDiscriminatorTrunk, num_upsamplings
+from lib.nn.gan_resblocks import GBlock, dense
+from lib.nn.resnet_gan import GeneratorOutput, num_upsamplings
+from research.sagan import model as sagan
 
 
 class Generator(nn.Module):
@@ -63,23 +63,8 @@ class Generator(nn.Module):
                            name="out")(h, train)
 
 
-class Discriminator(nn.Module):
+class Discriminator(sagan.Discriminator):
+  """SAGAN's discriminator (ResNet with attention, projection head) at BigGAN's width and
+  orthogonal init."""
   width: int = 256
-  multipliers: tuple = (1, 1, 1, 1)
-  attention_resolution: int = 16
-  num_classes: int = 0
-  class_head: str = "projection"
-  spectral_norm: bool = True
   weight_init: str = "orthogonal"
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x, labels=None, train: bool = False):
-    attn = lambda name: SelfAttention2D(spectral_norm=self.spectral_norm, dtype=self.dtype,
-                                        name=name)
-    phi = ResNetDiscriminatorTrunk(self.width, self.multipliers, self.spectral_norm,
-                                   self.weight_init, self.attention_resolution, attn,
-                                   dtype=self.dtype, name="trunk")(x, train)
-    return DiscriminatorHead(self.num_classes, self.class_head, self.spectral_norm,
-                             kernel_init=KERNEL_INITS[self.weight_init], dtype=self.dtype,
-                             name="head")(phi, labels, train)
