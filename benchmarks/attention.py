@@ -99,9 +99,8 @@ def seq_variants() -> dict:
       "routing": routing_fn,
       "aaren": aaren_fn,
   }
-  if os.path.exists(os.path.join(os.path.dirname(__file__), "..", "lib", "attention", "maxvit.py")):
-    out["grid"] = grid_attention
-    out["block"] = block_attention
+  out["grid"] = grid_attention
+  out["block"] = block_attention
   return out
 
 
@@ -126,14 +125,14 @@ def compiled(fn, args):
   return exe, temp / 2 ** 20
 
 
-def bench_seq(lengths, variants, log) -> list[dict]:
+def bench_seq(lengths, variants, log, dtype=jnp.float32) -> list[dict]:
   rows = []
   for name, fn in variants.items():
     for n in lengths:
       rng = np.random.default_rng(n)
-      args = tuple(jnp.asarray(rng.standard_normal((1, n, HEADS, HEAD_DIM)), jnp.float32)
+      args = tuple(jnp.asarray(rng.standard_normal((1, n, HEADS, HEAD_DIM)), dtype)
                    for _ in range(3))
-      ct = jnp.asarray(rng.standard_normal((1, n, HEADS, HEAD_DIM)), jnp.float32)
+      ct = jnp.asarray(rng.standard_normal((1, n, HEADS, HEAD_DIM)), dtype)
       loss = lambda q, k, v: jnp.sum(fn(q, k, v) * ct)
       fwd, fwd_mem = compiled(fn, args)
       bwd, bwd_mem = compiled(jax.grad(loss, argnums=(0, 1, 2)), args)
@@ -147,12 +146,8 @@ def bench_seq(lengths, variants, log) -> list[dict]:
 def bench_hilo(batch: int, log, rounds: int = 9) -> list[dict]:
   """HiLo paper CPU setting: 14x14 tokens, dim 768, 12 heads, forward only; median of
   `rounds` interleaved runs."""
-  try:
-    from lib.attention.hilo import HiLo
-    from lib.attention.spatial_reduction import LocallyGroupedAttention, SpatialReductionAttention
-  except ImportError as e:                                              # part B not there yet
-    print(f"skipping the HiLo suite: {e}", file=sys.stderr)
-    return []
+  from lib.attention.hilo import HiLo
+  from lib.attention.spatial_reduction import LocallyGroupedAttention, SpatialReductionAttention
   dim, heads, hw = 768, 12, (14, 14)
   modules = {
       "hilo": HiLo(dim=dim, num_heads=heads, window_size=2, alpha=0.9),
@@ -232,7 +227,7 @@ def summary(rows) -> list[str]:
   return lines
 
 
-def write_outputs(rows, stem: str, quick: bool) -> None:
+def write_outputs(rows, stem: str, quick: bool, dtype: str = "float32") -> None:
   os.makedirs(RESULTS, exist_ok=True)
   with open(stem + ".csv", "w", newline="") as f:
     writer = csv.DictWriter(f, fieldnames=FIELDS)
@@ -241,8 +236,8 @@ def write_outputs(rows, stem: str, quick: bool) -> None:
       writer.writerow({k: (f"{r[k]:.4f}" if isinstance(r[k], float) else r[k]) for k in FIELDS})
   md = [f"# Attention benchmark ({'quick' if quick else 'full'})", "",
         f"Machine: {machine()}", "",
-        f"Suite seq: batch 1, {HEADS} heads x {HEAD_DIM}, window {WINDOW}, causal where the "
-        "variant is; time = median ms after compilation; memory = compiled temporary bytes "
+        f"Suite seq: {dtype}, batch 1, {HEADS} heads x {HEAD_DIM}, window {WINDOW}, causal "
+        "where the variant is; time = median ms after compilation; memory = compiled temporary bytes "
         "(MB).", "",
         "| variant | length | fwd ms | fwd+bwd ms | fwd temp MB | fwd+bwd temp MB |",
         "|---|---|---|---|---|---|"]
@@ -305,6 +300,10 @@ def main(argv=None) -> int:
   parser.add_argument("--compare", metavar="PATH", help="stored CSV to compare against")
   parser.add_argument("--variants", help="comma-separated subset of the seq variants")
   parser.add_argument("--out", help="output stem (default results/attention_<device>[_quick])")
+  parser.add_argument("--lengths", help="comma-separated sequence lengths (e.g. 1024,...,16384 "
+                      "on a GPU); default 256..4096")
+  parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                      help="dtype of q, k, v in the seq suite (bfloat16 enables cuDNN on GPU)")
   args = parser.parse_args(argv)
   variants = seq_variants()
   if args.variants:
@@ -313,11 +312,14 @@ def main(argv=None) -> int:
       f"{r['suite']:5s} {r['variant']:18s} n={r['length']:5d} b={r['batch']:3d} "
       f"fwd {fmt(r['fwd_ms'], 2):>9s} ms  fwd+bwd {fmt(r['fwdbwd_ms'], 2):>9s} ms  "
       f"temp {fmt(r['fwd_temp_mb'], 2):>8s} / {fmt(r['fwdbwd_temp_mb'], 2):>8s} MB", flush=True)
-  rows = bench_seq(QUICK_LENGTHS if args.quick else LENGTHS, variants, log)
+  lengths = ([int(n) for n in args.lengths.split(",")] if args.lengths
+             else QUICK_LENGTHS if args.quick else LENGTHS)
+  rows = bench_seq(lengths, variants, log, dtype=jnp.dtype(args.dtype))
   rows += bench_hilo(8 if args.quick else 64, log, rounds=3 if args.quick else 9)
   device = jax.devices()[0].platform
-  stem = args.out or os.path.join(RESULTS, f"attention_{device}{'_quick' if args.quick else ''}")
-  write_outputs(rows, stem, args.quick)
+  suffix = ("_quick" if args.quick else "") + ("" if args.dtype == "float32" else f"_{args.dtype}")
+  stem = args.out or os.path.join(RESULTS, f"attention_{device}{suffix}")
+  write_outputs(rows, stem, args.quick, args.dtype)
   print("\n".join(summary(rows)))
   print(f"wrote {stem}.csv, .md, .png")
   if args.compare:
