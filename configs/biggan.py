@@ -10,7 +10,13 @@ Variants: digits (32x32x1, small widths, G 1e-4 / D 4e-4 and EMA 0.999 for a sho
 shapes (32x32x3, 3 classes), cifar10 (tfds; BigGAN-PyTorch's 32px arch, widths 256, batch
 50 x 2 D steps, attention at 16x16), smoke (16x16, tiny widths, 4 steps).
 `--config.gan.truncation=0.5` samples with truncated z (0 = off).
-Result: not yet run.
+Result when last run (2026-12-01, 2-core x86_64 CPU shared with other jobs, 1 device,
+6m19s wall for 2000 steps plus evaluation):
+  python launch.py --config configs/biggan.py:digits --workdir runs/digits_biggan
+  digits: conditional accuracy 0.944 (vit_digits); domain FID 1.67, KID 0.019 +- 0.062,
+  precision 0.486, recall 0.669, density 0.478, coverage 0.723
+  (vit_digits features, 1000 EMA samples against 1000 train digits, seed 0).
+  Truncation trades recall for precision on this run: benchmarks/results/truncation_digits_biggan.md.
 """
 from configs._gan import gan_config, set_data, set_evaluators
 from configs.common import parse_arg

@@ -7,7 +7,14 @@ Command:
   python launch.py --config configs/cgan.py:digits --workdir runs/cgan
 Variants: digits (32x32x1, small widths, n_dis 1 to fit a CPU budget), shapes (32x32x3, 3
 classes), cifar10 (tfds, paper setting), smoke (16x16, tiny widths, 4 steps).
-Result: not yet run.
+Result when last run (2026-12-01, 2-core x86_64 CPU shared with other jobs, 1 device,
+6m26s wall for 2000 steps plus evaluation):
+  python launch.py --config configs/cgan.py:digits --workdir runs/digits_cgan
+  digits: conditional accuracy 0.624 (vit_digits); domain FID 5.28, KID 0.123 +- 0.054,
+  precision 0.132, recall 0.912, density 0.099, coverage 0.235
+  (vit_digits features, 1000 EMA samples against 1000 train digits, seed 0).
+  Samples are recognisable but blurry: the linearly decayed lr (2e-4 -> 0) and n_dis 1 leave
+  this small model short of converged at 2000 steps.
 """
 from configs._gan import gan_config, set_data, set_evaluators
 from configs.common import parse_arg
