@@ -18,39 +18,25 @@ import jax
 import numpy as np
 
 from benchmarks.machine import machine
-from lib import data as data_lib
 from lib.analysis import load_run
 from lib.metrics import domain_classifier
 from lib.metrics.extractor import compute_features
 from lib.metrics.frechet import frechet_distance_from_features
 from lib.metrics.precision_recall import manifold_metrics
+from lib.train.generator_evaluators import generated_features, reference_images
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 TRUNCATIONS = (0.0, 2.0, 1.0, 0.5, 0.25)
+BATCH = 250
 
 
-def unit(images) -> np.ndarray:
-  return np.clip((np.asarray(images, np.float32) + 1.0) / 2.0, 0.0, 1.0)
-
-
-def real_features(run, extractor, n: int) -> np.ndarray:
-  c = run.config
-  it = data_lib.make_iterator(c.data, c.eval.reference_split, global_batch_size=250,
-                              seed=c.seed + 1, shuffle=True, augment=False)
-  images = np.concatenate([unit(next(it)["image"]) for _ in range(-(-n // 250))])[:n]
-  return compute_features(extractor, images)
-
-
-def fake_features(run, extractor, n: int, truncation: float, seed: int) -> np.ndarray:
+def truncated_features(run, extractor, n: int, truncation: float, seed: int) -> np.ndarray:
   config = run.config.copy_and_resolve_references()
   config.gan.truncation = truncation
-  num_classes = run.task.num_conditional_classes(config)
-  sample = jax.jit(lambda rng, labels: run.task.sample(config, run.state, rng, 250, labels))
-  feats = []
-  for i in range(-(-n // 250)):
-    labels = ((np.arange(250) + 250 * i) % num_classes).astype(np.int32) if num_classes else None
-    feats.append(compute_features(extractor, unit(sample(jax.random.key(seed + i), labels))))
-  return np.concatenate(feats)[:n]
+  sample = jax.jit(lambda rng, labels: run.task.sample(config, run.state, rng, BATCH, labels))
+  feats, _, _ = generated_features(sample, extractor, n, BATCH,
+                                   run.task.num_conditional_classes(config), jax.random.key(seed))
+  return feats
 
 
 def main(argv=None):
@@ -62,10 +48,10 @@ def main(argv=None):
   args = ap.parse_args(argv)
   run = load_run(args.workdir)
   extractor = domain_classifier.load(run.config.eval.extractor)
-  real = real_features(run, extractor, args.num_samples)
+  real = compute_features(extractor, reference_images(run.config, args.num_samples, BATCH))
   rows = []
   for t in TRUNCATIONS:
-    fake = fake_features(run, extractor, args.num_samples, t, args.seed)
+    fake = truncated_features(run, extractor, args.num_samples, t, args.seed)
     m = manifold_metrics(real, fake)
     rows.append({"truncation": t, "fid": frechet_distance_from_features(fake, real), **m})
     print(rows[-1], flush=True)

@@ -29,8 +29,33 @@ def load_extractor(spec: str):
   return domain_classifier.load(spec)
 
 
-def _to_unit(images: np.ndarray) -> np.ndarray:
+def to_unit(images) -> np.ndarray:
   return np.clip((np.asarray(images, np.float32) + 1.0) / 2.0, 0.0, 1.0)  # [-1,1] -> [0,1]
+
+
+def reference_images(config, n: int, batch: int) -> np.ndarray:
+  """n images of config.eval.reference_split in [0, 1], in a fixed shuffled order."""
+  it = data_lib.make_iterator(config.data, config.eval.reference_split, global_batch_size=batch,
+                              seed=config.seed + 1, shuffle=True, augment=False)
+  return np.concatenate([to_unit(next(it)["image"]) for _ in range(-(-n // batch))])[:n]
+
+
+def generated_features(sample_fn, extractor, n: int, batch: int, num_classes: int, rng):
+  """(features, logits or None, labels or None) of n samples of `sample_fn(rng, labels)`, which
+  returns `batch` images in [-1, 1]; labels cycle through the classes when conditional."""
+  feats, logits, labels = [], [], []
+  for i in range(-(-n // batch)):
+    lab = None
+    if num_classes:
+      lab = ((np.arange(batch) + i * batch) % num_classes).astype(np.int32)
+      labels.append(lab)
+    images = to_unit(jax.device_get(sample_fn(jax.random.fold_in(rng, i), lab)))
+    feats.append(np.asarray(extractor.features(images)))
+    if extractor.logits_fn is not None:
+      logits.append(np.asarray(extractor.logits(images)))
+  return (np.concatenate(feats)[:n].astype(np.float64),
+          np.concatenate(logits)[:n] if logits else None,
+          np.concatenate(labels)[:n] if labels else None)
 
 
 class _Shared:
@@ -65,12 +90,7 @@ class _Shared:
       with np.load(path) as z:
         self._ref = z["features"]
       return self._ref
-    it = data_lib.make_iterator(c.data, c.eval.reference_split, global_batch_size=self.batch,
-                                seed=c.seed + 1, shuffle=True, augment=False)
-    images = []
-    while sum(len(x) for x in images) < p["num_samples"]:
-      images.append(_to_unit(next(it)["image"]))
-    images = np.concatenate(images)[:p["num_samples"]]
+    images = reference_images(c, p["num_samples"], self.batch)
     self._ref = np.asarray(compute_features(self.extractor, images), np.float64)
     if self.ctx.is_main:
       os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -82,21 +102,9 @@ class _Shared:
     if self._step_cache is not None and self._step_cache[0] == step:
       return self._step_cache[1:]
     c = self.ctx.config
-    n = c.eval.metric_samples
-    rng = jax.random.key(c.seed + 12345)
-    feats, logits, labels = [], [], []
-    for i in range(-(-n // self.batch)):
-      lab = None
-      if self.num_classes:
-        lab = ((np.arange(self.batch) + i * self.batch) % self.num_classes).astype(np.int32)
-        labels.append(lab)
-      images = _to_unit(jax.device_get(self._sample(state, jax.random.fold_in(rng, i), lab)))
-      feats.append(np.asarray(self.extractor.features(images)))
-      if self.extractor.logits_fn is not None:
-        logits.append(np.asarray(self.extractor.logits(images)))
-    out = (np.concatenate(feats)[:n].astype(np.float64),
-           np.concatenate(logits)[:n] if logits else None,
-           np.concatenate(labels)[:n] if labels else None)
+    out = generated_features(functools.partial(self._sample, state), self.extractor,
+                             c.eval.metric_samples, self.batch, self.num_classes,
+                             jax.random.key(c.seed + 12345))
     self._step_cache = (step, *out)
     return out
 
