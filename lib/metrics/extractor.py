@@ -42,6 +42,11 @@ def to_unit_range(images) -> jax.Array:
   return images.astype(jnp.float32)
 
 
+def signed_to_unit(images) -> np.ndarray:
+  """Model images in [-1, 1] (the data pipeline's and the generators' range) -> [0, 1]."""
+  return np.clip((np.asarray(images, np.float32) + 1.0) / 2.0, 0.0, 1.0)
+
+
 def resize_bilinear(images, size: tuple[int, int]) -> jax.Array:
   """NHWC bilinear resize, half-pixel centres, no antialias (= torch align_corners=False)."""
   n, h, w, c = images.shape

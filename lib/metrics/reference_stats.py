@@ -13,7 +13,7 @@ import numpy as np
 
 from configs.common import base_config
 from lib import data as data_lib
-from lib.metrics.extractor import compute_stats
+from lib.metrics.extractor import compute_stats, signed_to_unit
 
 
 def reference_stats(data_config: ml_collections.ConfigDict, split: str, extractor,
@@ -24,7 +24,7 @@ def reference_stats(data_config: ml_collections.ConfigDict, split: str, extracto
   def unit_images():
     for batch in it:
       valid = np.asarray(batch.get("valid", np.ones(len(batch["image"]), bool)))
-      yield np.clip((np.asarray(batch["image"])[valid] + 1.0) / 2.0, 0.0, 1.0)
+      yield signed_to_unit(np.asarray(batch["image"])[valid])
 
   return compute_stats(extractor, unit_images(), batch_size=batch_size, max_samples=max_samples,
                        source=data_config.source, split=split)

@@ -15,7 +15,7 @@ import numpy as np
 from lib import data as data_lib
 from lib.metrics import kid as kid_lib
 from lib.metrics import precision_recall as pr_lib
-from lib.metrics.extractor import compute_features
+from lib.metrics.extractor import compute_features, signed_to_unit
 from lib.metrics.frechet import frechet_distance_from_features
 from lib.train.evaluators import EvalContext, register
 
@@ -29,15 +29,11 @@ def load_extractor(spec: str):
   return domain_classifier.load(spec)
 
 
-def to_unit(images) -> np.ndarray:
-  return np.clip((np.asarray(images, np.float32) + 1.0) / 2.0, 0.0, 1.0)  # [-1,1] -> [0,1]
-
-
 def reference_images(config, n: int, batch: int) -> np.ndarray:
   """n images of config.eval.reference_split in [0, 1], in a fixed shuffled order."""
   it = data_lib.make_iterator(config.data, config.eval.reference_split, global_batch_size=batch,
                               seed=config.seed + 1, shuffle=True, augment=False)
-  return np.concatenate([to_unit(next(it)["image"]) for _ in range(-(-n // batch))])[:n]
+  return np.concatenate([signed_to_unit(next(it)["image"]) for _ in range(-(-n // batch))])[:n]
 
 
 def generated_features(sample_fn, extractor, n: int, batch: int, num_classes: int, rng):
@@ -49,7 +45,7 @@ def generated_features(sample_fn, extractor, n: int, batch: int, num_classes: in
     if num_classes:
       lab = ((np.arange(batch) + i * batch) % num_classes).astype(np.int32)
       labels.append(lab)
-    images = to_unit(jax.device_get(sample_fn(jax.random.fold_in(rng, i), lab)))
+    images = signed_to_unit(jax.device_get(sample_fn(jax.random.fold_in(rng, i), lab)))
     feats.append(np.asarray(extractor.features(images)))
     if extractor.logits_fn is not None:
       logits.append(np.asarray(extractor.logits(images)))
