@@ -5,7 +5,13 @@ Command:
   python launch.py --config configs/dcgan.py:digits --workdir runs/dcgan
 Variants: digits (32x32x1), shapes (32x32x3), cifar10 (tfds; paper widths: 4x4x512 in G),
 smoke (16x16, tiny widths, 4 steps).
-Result: not yet run.
+Result when last run (2026-12-01, 2-core x86_64 CPU shared with other jobs, 1 device,
+8m34s wall for 3000 steps plus evaluation):
+  python launch.py --config configs/dcgan.py:digits --workdir runs/digits_dcgan
+  digits: domain FID 3.26, KID 0.082 +- 0.058,
+  precision 0.215, recall 0.932, density 0.166, coverage 0.439
+  (vit_digits features, 1000 EMA samples against 1000 train digits, seed 0).
+  Samples are varied and digit-like with rough strokes (no EMA of G in DCGAN).
 """
 from configs._gan import gan_config, set_data, set_evaluators
 from configs.common import parse_arg
