@@ -10,7 +10,7 @@ Result when last run (2026-12-01, 2-core x86_64 CPU shared with other jobs, 1 de
   python launch.py --config configs/dcgan.py:digits --workdir runs/digits_dcgan
   digits: domain FID 3.26, KID 0.082 +- 0.058,
   precision 0.215, recall 0.932, density 0.166, coverage 0.439
-  (vit_digits features, 1000 EMA samples against 1000 train digits, seed 0).
+  (vit_digits features, 1000 samples of the raw G against 1000 train digits, seed 0).
   Samples are varied and digit-like with rough strokes (no EMA of G in DCGAN).
 """
 from configs._gan import gan_config, set_data, set_evaluators
