@@ -10,7 +10,14 @@ Command:
   python launch.py --config configs/r3gan.py:digits --workdir runs/r3gan
 Variants: digits (32x32x1, widths 16-32, cardinality 4, unconditional, gamma 0.1), shapes
 (32x32x3), cifar10 (tfds, the preset above, class-conditional), smoke (16x16, 4 steps).
-Result: not yet run.
+Result when last run (2026-12-01, 2-core x86_64 CPU shared with other jobs, 1 device,
+29m03s wall for 3000 steps plus evaluation):
+  python launch.py --config configs/r3gan.py:digits --workdir runs/digits_r3gan
+  digits: domain FID 14.27, KID 0.478 +- 0.114,
+  precision 0.022, recall 0.916, density 0.008, coverage 0.026
+  (vit_digits features, 1000 samples (EMA G) against 1000 train digits, seed 0).
+  Smooth, rounded strokes, some recognisable digits, many not (precision 0.022): the
+  normalization-free nets at widths 16-32 learn slowly on CPU; FID fell from 30.7 at step 1000.
 """
 from configs._gan import gan_config, set_data, set_evaluators
 from configs.common import parse_arg
