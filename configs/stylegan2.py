@@ -16,7 +16,8 @@ paper), smoke
 (16x16, width 8, 4 steps).
 Result when last run (2026-12-01, 2-core x86_64 CPU shared with other jobs, 1 device,
 21m21s wall for 1500 steps plus evaluation):
-  python launch.py --config configs/stylegan2.py:digits --workdir runs/digits_stylegan2 --config.total_steps=1500
+  python launch.py --config configs/stylegan2.py:digits --workdir runs/digits_stylegan2 \\
+      --config.total_steps=1500
   digits: domain FID 7.88, KID 0.208 +- 0.072,
   precision 0.114, recall 0.870, density 0.067, coverage 0.172
   (vit_digits features, 1000 samples (EMA G) against 1000 train digits, seed 0).
