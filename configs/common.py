@@ -65,6 +65,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.sharding = ml_collections.ConfigDict()
   c.sharding.rules = ()         # ((regex on 'a/b/kernel', (axis or None, ...)), ...)
   c.sharding.fsdp_min_size = 2**14  # params with fewer elements stay replicated over fsdp
+  # "" (the rules above + the FSDP rule), replicate, data, fsdp, fsdp_tp:
+  # lib/train/sharding_presets.py
+  c.sharding.preset = ""
+
+  # Profiler window: steps start .. start+steps-1 traced into tb/plugins/profile (0 = off).
+  c.profile = ml_collections.ConfigDict(dict(start=0, steps=5))
 
   c.checkpoint = ml_collections.ConfigDict(dict(every_steps=500, keep=3, async_save=True))
 
