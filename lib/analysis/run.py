@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 from typing import Any
 
@@ -15,7 +14,9 @@ from jax.sharding import SingleDeviceSharding
 
 from lib import data as data_lib
 from lib.train import checkpoint as ckpt
+from lib.errors import WorkdirError
 from lib.train.config_io import config_from_json
+from lib.train.workdir import read_config_json
 from lib.train.imports import import_symbol
 from lib.train.writers import read_metrics
 
@@ -50,8 +51,11 @@ def example_batch(config: ml_collections.ConfigDict) -> dict:
 
 
 def load_run(workdir: str, step: int | None = None, device=None) -> Run:
-  with open(os.path.join(workdir, "config.json")) as f:
-    config = config_from_json(json.load(f))
+  """The run in `workdir` at `step` (default: the newest checkpoint that verifies)."""
+  raw = read_config_json(workdir)
+  if raw is None:
+    raise WorkdirError(f"{workdir} holds no run (no config.json); name the workdir of a run")
+  config = config_from_json(raw)
   device = device or jax.local_devices(backend="cpu")[0]
   task = import_symbol(config.task)
   abstract = jax.eval_shape(functools.partial(task.init, config), jax.random.key(0),
@@ -59,6 +63,8 @@ def load_run(workdir: str, step: int | None = None, device=None) -> Run:
   target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype,
                                                        sharding=SingleDeviceSharding(device)),
                         abstract)
-  manager = ckpt.make_manager(workdir, keep=1000, async_save=False)
-  state, _, _, step = ckpt.restore(manager, target, step=step, with_data=False)
+  checkpoints = ckpt.Checkpoints(workdir, read_only=True)
+  if not checkpoints.steps():
+    raise ckpt.checkpoint_error_for_missing(workdir)
+  state, _, _, step = checkpoints.restore(target, step=step, with_data=False)
   return Run(workdir, config, task, state, step, read_metrics(workdir))

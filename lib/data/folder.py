@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from lib.data.preprocess import prepare_image
+from lib.errors import DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 SPLIT_NAMES = ("train", "test", "validation", "val")
@@ -100,8 +101,12 @@ class FolderSource:
     return len(self.files)
 
   def __getitem__(self, i: int) -> dict:
-    with Image.open(self.files[i]) as im:
-      pixels = np.asarray(im.convert("RGB" if self.channels == 3 else "L"))
+    try:
+      with Image.open(self.files[i]) as im:
+        pixels = np.asarray(im.convert("RGB" if self.channels == 3 else "L"))
+    except (OSError, ValueError, SyntaxError) as e:  # PIL: truncated, not an image, bad header
+      raise DataError(f"image {self.files[i]} could not be read ({type(e).__name__}: {e}); "
+                      f"replace or remove that file from {self.folder}") from e
     out = {"image": prepare_image(pixels, self.image_size, None)}
     if self._labels:
       out["label"] = np.int32(self._labels[i])

@@ -63,7 +63,7 @@ def train_step(config, state: TrainState, batch, rng):
   ema = ema_update(state.ema_params, params, config.ema_decay) if config.ema_decay else None
   new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                             ema_params=ema, model_state=aux["model_state"])
-  metrics = {"loss": loss, "accuracy": aux["accuracy"], "grad_norm": optax.global_norm(grads),
+  metrics = {"loss": loss, "train_accuracy": aux["accuracy"], "grad_norm": optax.global_norm(grads),
              "param_norm": optax.global_norm(params)}  # non-finite params stop the run too
   return new_state, metrics
 

@@ -45,6 +45,10 @@ def register(name: str):
   return wrap
 
 
+def registered_names() -> list[str]:
+  return sorted(_REGISTRY)
+
+
 def evaluator_factory(name: str) -> Callable[[EvalContext], Callable]:
   if name not in _REGISTRY:
     raise ValueError(f"config.eval.evaluators names {name!r}; known: {sorted(_REGISTRY)}")

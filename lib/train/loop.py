@@ -7,7 +7,6 @@ checkpoints -> results.json.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import time
 from typing import Any
@@ -18,16 +17,19 @@ import numpy as np
 from absl import logging
 
 from lib import data as data_lib
+from lib.errors import ConfigError, DiskFullError
 from lib.train import checkpoint as ckpt
 from lib.train import evaluators as evaluators_lib
 from lib.train import generator_evaluators  # noqa: F401  (registers fid, kid, pr, ...)
+from lib.train import run_log
 from lib.train import sharding as sh
+from lib.train import validate
 from lib.train import workdir as workdir_lib
 from lib.train.imports import import_symbol
 from lib.train.mesh import make_mesh
 from lib.train.nan_guard import check_finite
 from lib.train.preemption import Preempted, PreemptionGuard
-from lib.train.writers import MetricWriter
+from lib.train.writers import MetricWriter, truncate_metrics
 
 
 def _abstract_batch(local_batch: dict, mesh) -> dict:
@@ -52,18 +54,25 @@ def train_iterator(config: ml_collections.ConfigDict):
 
 
 class Trainer:
-  """Holds what one run needs; `run()` trains to config.total_steps (resuming if possible)."""
+  """Holds what one run needs; `run()` trains to config.total_steps (resuming if possible).
 
-  def __init__(self, config: ml_collections.ConfigDict, workdir: str, devices=None,
-               write_config: bool = True):
+  Building a Trainer only reads: the config, the workdir's config.json and the first batch are
+  checked before anything is written (lib/train/validate.py). `run()` takes the workdir lock,
+  restores the newest checkpoint that verifies, then writes config.json and trains."""
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, devices=None):
     self.config, self.workdir = config, workdir
-    if not config.task:
-      raise ValueError("config.task is empty: name a task module, e.g. 'lib.tasks.classify'")
+    validate.validate_config(config)
     self.task = import_symbol(config.task)
-    self.mesh = make_mesh(config.mesh, devices)              # fails before any compile
-    sh.check_batch_divisible(config.data.batch_size, self.mesh)
+    try:
+      self.mesh = make_mesh(config.mesh, devices)              # fails before any compile
+      sh.check_batch_divisible(config.data.batch_size, self.mesh)
+    except ValueError as e:
+      raise ConfigError(str(e)) from e
     self.is_main = jax.process_index() == 0
-    workdir_lib.prepare(workdir, config, self.is_main and write_config)
+    workdir_lib.check_usable(workdir)
+    workdir_lib.check_same_experiment(workdir, config)
+    validate.validate_data(config, self.task)
     self.train_iter = train_iterator(config)
     self.batch_sharding = sh.batch_sharding(self.mesh)
     self.example = _abstract_batch(_peek(self.train_iter), self.mesh)
@@ -75,6 +84,8 @@ class Trainer:
     self._init_fn = jax.jit(init, out_shardings=self.state_shardings)
     self._init_rng = init_rng
     self.trace_count = 0
+    self.checkpoints: ckpt.Checkpoints | None = None   # opened for writing by run()
+    self.restored_step: int | None = None
 
     def counted_step(state, batch, rng):
       self.trace_count += 1  # runs at trace time only: counts compilations
@@ -85,17 +96,31 @@ class Trainer:
         in_shardings=(self.state_shardings, self.batch_sharding, sh.replicated(self.mesh)),
         out_shardings=(self.state_shardings, sh.replicated(self.mesh)),
         donate_argnums=(0,))
-    self.manager = ckpt.make_manager(workdir, config.checkpoint.keep, config.checkpoint.async_save)
 
   # -- state -------------------------------------------------------------------------------
+  def _target(self):
+    return ckpt.abstract_with_shardings(self.abstract_state, self.state_shardings)
+
+  def read_checkpoints(self) -> ckpt.Checkpoints | None:
+    """The workdir's checkpoints (read-only unless run() opened them), None when it has none."""
+    if self.checkpoints is not None:
+      return self.checkpoints
+    if not os.path.isdir(os.path.join(self.workdir, "checkpoints")):
+      return None
+    return ckpt.Checkpoints(self.workdir, read_only=True)
+
   def initial_state(self):
-    """Resumes from the workdir's latest checkpoint, else a fresh sharded init."""
-    target = ckpt.abstract_with_shardings(self.abstract_state, self.state_shardings)
-    if self.manager.latest_step() is not None:
-      state, data_state, rng, step = ckpt.restore(self.manager, target)
+    """Resumes from the newest checkpoint that verifies, else a fresh sharded init."""
+    checkpoints = self.read_checkpoints()
+    if checkpoints is not None and checkpoints.steps():
+      state, data_state, rng, step = checkpoints.restore(self._target())
       if data_state is not None:
         self.train_iter.set_state(data_state)
+      else:
+        logging.warning("checkpoint step %d has no data iterator state (written by an older "
+                        "version): the input stream restarts at batch 0", step)
       self.train_rng = rng
+      self.restored_step = step
       logging.info("resumed from step %d in %s", step, self.workdir)
       return state
     with jax.set_mesh(self.mesh):
@@ -110,11 +135,11 @@ class Trainer:
 
   def _load_init_from(self, state):
     src = self.config.init_from
-    manager = ckpt.make_manager(src, keep=1000, async_save=False)
-    if manager.latest_step() is None:
-      raise ckpt.CheckpointError(f"config.init_from={src!r} holds no checkpoint")
-    target = ckpt.abstract_with_shardings(self.abstract_state, self.state_shardings)
-    src_state, _, _, src_step = ckpt.restore(manager, target, with_data=False)
+    source = ckpt.Checkpoints(src, read_only=True)
+    if not source.steps():
+      raise ConfigError(f"config.init_from={src!r} holds no checkpoint; name the workdir of a "
+                        f"finished run")
+    src_state, _, _, src_step = source.restore(self._target(), with_data=False)
     logging.info("initialized params from %s step %d", src, src_step)
     return state.replace(params=src_state.params, model_state=src_state.model_state,
                          ema_params=getattr(src_state, "ema_params", None))
@@ -123,16 +148,60 @@ class Trainer:
   def run(self, stop_at: int | None = None) -> dict:
     """Trains to config.total_steps. `stop_at` interrupts after that step as a preemption
     would (checkpoint, then return {'stopped_at': step}); the next run resumes from it."""
+    lock = workdir_lib.WorkdirLock(self.workdir).acquire() if self.is_main else None
+    if self.is_main:
+      run_log.attach(self.workdir)
+    try:
+      self.checkpoints = ckpt.Checkpoints(self.workdir, self.config.checkpoint.keep,
+                                          self.config.checkpoint.async_save)
+      try:
+        return self._train(stop_at)
+      except Exception as e:
+        if ckpt.is_disk_full(e) and not isinstance(e, DiskFullError):
+          raise ckpt.disk_full_error(self.workdir, ckpt.state_nbytes(self.abstract_state),
+                                     e) from e
+        raise
+      finally:
+        self._close_checkpoints()
+    finally:
+      if lock is not None:
+        lock.release()
+
+  def _close_checkpoints(self) -> None:
+    """Lets a pending save finish (so the newest checkpoint is whole) without hiding the
+    error that ended the run, if any."""
+    try:
+      self.checkpoints.wait()
+    except Exception as e:  # already reported, or reported by the caller's exception
+      logging.warning("a pending checkpoint save failed: %s", e)
+    self.checkpoints.close()
+    self.checkpoints = None
+
+  def _train(self, stop_at: int | None) -> dict:
     c = self.config
     state = self.initial_state()
     step = int(jax.device_get(state.step))
+    if self.restored_step is not None and step >= c.total_steps:
+      raise ConfigError(
+          f"the run in {self.workdir} is already at step {step} and config.total_steps="
+          f"{c.total_steps}: nothing to train. To train further pass "
+          f"--config.total_steps=<more than {step}>; to re-score it, "
+          f"python launch.py --mode eval --workdir {self.workdir}.")
+    if self.is_main:
+      workdir_lib.write_config(self.workdir, c)
+      if self.restored_step is not None:
+        removed = truncate_metrics(self.workdir, step)
+        if removed:
+          logging.info("metrics.jsonl: removed %d rows logged after step %d", removed, step)
     evaluators = evaluators_lib.make_evaluators(c, self.task, self.mesh, self.state_shardings,
                                                 self.workdir)
     writer = MetricWriter(self.workdir, enabled=self.is_main)
-    last_ckpt = self.manager.latest_step()
+    lr_keys = validate.learning_rate_keys(c)
+    last_ckpt = self.restored_step
     pending: list[tuple[int, Any]] = []
     t_last, steps_last = time.time(), step
     progress = _progress(step, c.total_steps, self.is_main)
+    row: dict = {}
     try:
       with PreemptionGuard() as guard, jax.set_mesh(self.mesh):
         while step < c.total_steps:
@@ -145,42 +214,45 @@ class Trainer:
           preempted = guard.requested  # read once: a signal arriving later waits a step
           save_now = last or stop or preempted or step % c.checkpoint.every_steps == 0
           eval_now = (not last) and step % c.eval.every_steps == 0
+          row = {}
           if save_now or eval_now or step % c.log_every == 0:
             rows = jax.device_get(pending)
             pending = []
             for s, m in rows:
               if c.nan_guard:
-                check_finite(s, m, last_ckpt, self.workdir)
+                check_finite(s, m, last_ckpt, self.workdir, lr_keys)
             now = time.time()
-            mean = {k: float(np.mean([m[k] for _, m in rows])) for k in rows[-1][1]}
-            mean["steps_per_sec"] = (step - steps_last) / max(now - t_last, 1e-9)
-            writer.write(step, mean)
-            progress.update(step, mean)
+            row = {k: float(np.mean([m[k] for _, m in rows])) for k in rows[-1][1]}
+            row["steps_per_sec"] = (step - steps_last) / max(now - t_last, 1e-9)
+            progress.update(step, row)
             t_last, steps_last = now, step
           if save_now:
-            ckpt.save(self.manager, step, state, self.train_iter.get_state(), self.train_rng)
+            self.checkpoints.save(step, state, self.train_iter.get_state(), self.train_rng)
             last_ckpt = step
           if eval_now:
-            writer.write(step, evaluators_lib.run_all(evaluators, state, step, final=False))
+            row.update(evaluators_lib.run_all(evaluators, state, step, final=False))
             t_last = time.time()
+          if row and not last:
+            writer.write(step, row)
           if preempted:
-            self.manager.wait_until_finished()
+            self.checkpoints.wait()
             logging.warning("signal %d: saved step %d, exiting", guard.signum, step)
             raise Preempted(128 + guard.signum)
           if stop:
-            self.manager.wait_until_finished()
+            self.checkpoints.wait()
             self.final_state = state
             return {"stopped_at": step}
-        self.manager.wait_until_finished()
+        self.checkpoints.finish()
         results = evaluators_lib.run_all(evaluators, state, step, final=True)
     finally:
       progress.close()
     results = {"step": step, **results}
-    writer.write(step, {k: v for k, v in results.items() if isinstance(v, (int, float))})
+    row.update({k: v for k, v in results.items()
+                if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)})
+    writer.write(step, row)
     writer.close()
     if self.is_main:
-      with open(os.path.join(self.workdir, "results.json"), "w") as f:
-        json.dump(results, f, indent=2, sort_keys=True)
+      workdir_lib.write_json_atomically(os.path.join(self.workdir, "results.json"), results)
     self.final_state = state
     return results
 

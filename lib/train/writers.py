@@ -1,4 +1,12 @@
-"""Metric writers: metrics.jsonl (one JSON object per logged step) and TensorBoard events."""
+"""Metric writers: metrics.jsonl (one JSON object per logged step) and TensorBoard events.
+
+metrics.jsonl holds every logged step once, with an integer `step`: a resumed run first cuts
+the file back to the restored step (`truncate_metrics`, atomic rename), so rows written after
+the last checkpoint by a run that died are not repeated. Each row is one `write` of one whole
+line on an O_APPEND descriptor, and `read_metrics` skips a partial last line (a kill in the
+middle of a write) with a warning instead of failing. The metrics of one step (training means,
+evaluators, the final results) are one row; a key given twice in a row is a bug and raises.
+"""
 from __future__ import annotations
 
 import json
@@ -7,6 +15,9 @@ import os
 import time
 
 import numpy as np
+from absl import logging
+
+FILE = "metrics.jsonl"
 
 
 class MetricWriter:
@@ -15,9 +26,10 @@ class MetricWriter:
   def __init__(self, workdir: str, enabled: bool = True):
     self.enabled = enabled
     self._tb = None
+    self._fd = None
     if not enabled:
       return
-    self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")
+    self._fd = os.open(os.path.join(workdir, FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
       from tensorboardX import SummaryWriter
       self._tb = SummaryWriter(os.path.join(workdir, "tb"))
@@ -29,28 +41,64 @@ class MetricWriter:
       return
     row = {"step": int(step), "time": time.time()}
     for k, v in metrics.items():
+      if k in row:
+        raise ValueError(f"metric {k!r} given twice for step {step}")
       v = float(np.asarray(v))
       row[k] = v if math.isfinite(v) else str(v)
       if self._tb is not None:
         self._tb.add_scalar(k, v, int(step))
-    self._jsonl.write(json.dumps(row) + "\n")
-    self._jsonl.flush()
+    os.write(self._fd, (json.dumps(row) + "\n").encode())
 
   def write_image(self, step: int, tag: str, image: np.ndarray) -> None:
     if self.enabled and self._tb is not None:
       self._tb.add_image(tag, image, int(step), dataformats="HWC")
 
   def close(self) -> None:
-    if not self.enabled:
+    if not self.enabled or self._fd is None:
       return
-    self._jsonl.close()
+    os.close(self._fd)
+    self._fd = None
     if self._tb is not None:
       self._tb.close()
 
 
+def _parse(lines: list[str], path: str) -> list[dict]:
+  rows = []
+  for i, line in enumerate(lines):
+    if not line.strip():
+      continue
+    try:
+      rows.append(json.loads(line))
+    except ValueError:
+      where = "last line" if i == len(lines) - 1 else f"line {i + 1}"
+      logging.warning("%s: %s is not a whole JSON row (an interrupted write); skipped", path, where)
+  return rows
+
+
 def read_metrics(workdir: str) -> list[dict]:
-  path = os.path.join(workdir, "metrics.jsonl")
+  path = os.path.join(workdir, FILE)
   if not os.path.exists(path):
     return []
   with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    return _parse(f.read().split("\n"), path)
+
+
+def truncate_metrics(workdir: str, step: int) -> int:
+  """Keeps the rows with step <= `step` (and drops unreadable ones); returns how many rows
+  were removed. Atomic: the file is rewritten beside and renamed over."""
+  path = os.path.join(workdir, FILE)
+  if not os.path.exists(path):
+    return 0
+  with open(path) as f:
+    lines = f.read().split("\n")
+  rows = _parse(lines, path)
+  kept = [r for r in rows if int(r.get("step", 0)) <= step]
+  removed = sum(1 for l in lines if l.strip()) - len(kept)
+  if removed:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+      f.writelines(json.dumps(r) + "\n" for r in kept)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  return removed

@@ -68,21 +68,8 @@ def test_nan_stops_with_step_and_metric_named(tmp_path):
   with pytest.raises(NonFiniteError, match=r"metric '\w+' is (nan|inf|-inf) at step \d+") as e:
     Trainer(c, wd).run()
   failing = int(re.search(r"at step (\d+)", str(e.value)).group(1))
-  saved = ckpt.make_manager(wd).all_steps()
+  saved = ckpt.Checkpoints(wd, read_only=True).steps()
   assert failing > 1 and saved, (failing, saved)  # this setting fails after a good checkpoint
-  assert max(saved) < failing and f"last good checkpoint is step {max(saved)}" in str(e.value)
+  assert max(saved) < failing and f"newest checkpoint written is step {max(saved)}" in str(e.value)
   state = Trainer(c, wd).initial_state()  # what resumes is finite
   assert all(bool(jax.numpy.isfinite(x).all()) for x in jax.tree.leaves(state.params))
-
-
-def test_corrupt_checkpoint_names_the_step_and_fix(tmp_path):
-  wd = str(tmp_path / "w")
-  c = smoke_config(total_steps=2, **{"eval.evaluators": ()})
-  Trainer(c, wd).run()
-  step_dir = os.path.join(wd, "checkpoints", "2", "state")
-  for root, _, files in os.walk(step_dir):
-    for f in files:
-      with open(os.path.join(root, f), "wb") as fh:
-        fh.write(b"garbage")
-  with pytest.raises(ckpt.CheckpointError, match=r"step 2.*Remove .*previous checkpoint"):
-    Trainer(c, wd).initial_state()
