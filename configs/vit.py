@@ -28,6 +28,8 @@ def get_config(arg: str | None = None):
   c.model.num_heads = 4
   c.model.mlp_dim = 128
   c.model.dropout = 0.0
+  c.model.remat = False         # recompute each block in the backward pass (memory for FLOPs)
+  c.model.scan_layers = False   # nn.scan over the blocks; params stacked under blocks/
 
   c.optimizer.name = "adamw"
   c.optimizer.learning_rate = 1e-3

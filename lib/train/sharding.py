@@ -5,10 +5,11 @@ optimizer states included, e.g. 'opt_state/0/mu/G/Dense_0/kernel' matched with a
 gives its PartitionSpec as a tuple of axis names or None per dimension. Then the FSDP rule
 shards the largest dimension that is still unsharded and divisible by the fsdp axis size, for
 leaves with at least `fsdp_min_size` elements. Everything else is replicated.
+`sharding.preset` (lib/train/sharding_presets.py) appends its rules after these and may turn
+the FSDP rule off; the layer axis of params stacked by scan_layers is never taken by it.
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import jax
@@ -16,11 +17,13 @@ import ml_collections
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from lib.train import sharding_presets
 from lib.train.mesh import BATCH_AXES
 from lib.train.param_paths import path_str
 
 
-def _spec_for(path: str, shape: tuple[int, ...], rules, mesh: Mesh, fsdp_min_size: int) -> P:
+def _spec_for(path: str, shape: tuple[int, ...], rules, mesh: Mesh,
+              fsdp_min_size: int | None, excluded: tuple[int, ...] = ()) -> P:
   spec: list = [None] * len(shape)
   for rx, rule_spec in rules:
     if rx.fullmatch(path):
@@ -35,8 +38,10 @@ def _spec_for(path: str, shape: tuple[int, ...], rules, mesh: Mesh, fsdp_min_siz
       spec = list(rule_spec)
       break
   fsdp = mesh.shape.get("fsdp", 1)
-  if fsdp > 1 and int(np.prod(shape, dtype=np.int64)) >= fsdp_min_size and "fsdp" not in spec:
-    free = [i for i in range(len(shape)) if spec[i] is None and shape[i] % fsdp == 0]
+  big = fsdp_min_size is not None and int(np.prod(shape, dtype=np.int64)) >= fsdp_min_size
+  if fsdp > 1 and big and "fsdp" not in spec:
+    free = [i for i in range(len(shape))
+            if spec[i] is None and shape[i] % fsdp == 0 and i not in excluded]
     if free:
       i = max(free, key=lambda j: shape[j])
       spec[i] = "fsdp"
@@ -44,13 +49,16 @@ def _spec_for(path: str, shape: tuple[int, ...], rules, mesh: Mesh, fsdp_min_siz
 
 
 def tree_shardings(abstract_tree: Any, mesh: Mesh, sharding_config: ml_collections.ConfigDict):
-  """NamedShardings for every leaf of `abstract_tree` (arrays or ShapeDtypeStructs)."""
-  rules = [(re.compile(rx), spec) for rx, spec in sharding_config.rules]
+  """NamedShardings for every leaf of `abstract_tree` (arrays or ShapeDtypeStructs), by
+  `sharding_config.preset` (lib/train/sharding_presets.py; "" = the rules + FSDP)."""
+  rules, fsdp = sharding_presets.resolve(sharding_config, mesh)
+  fsdp_min_size = sharding_config.fsdp_min_size if fsdp else None
 
   def one(path, leaf):
     shape = tuple(getattr(leaf, "shape", ()))
-    return NamedSharding(mesh, _spec_for(path_str(path), shape, rules, mesh,
-                                         sharding_config.fsdp_min_size))
+    name = path_str(path)
+    return NamedSharding(mesh, _spec_for(name, shape, rules, mesh, fsdp_min_size,
+                                         sharding_presets.fsdp_excluded_dims(name)))
 
   return jax.tree_util.tree_map_with_path(one, abstract_tree)
 
