@@ -30,6 +30,17 @@ def test_compiled_cost_of_a_matmul_is_its_closed_form():
                                  - cost["alias_bytes"])
 
 
+def test_loop_bodies_are_counted_once_and_flagged():
+  def f(x):
+    return jax.lax.scan(lambda c, _: (c @ x, None), x, None, length=5)[0]
+  compiled = jax.jit(f).lower(jax.ShapeDtypeStruct((64, 64), jnp.float32)).compile()
+  cost = ob.compiled_cost(compiled)
+  assert cost["while_loops"] == 1
+  assert cost["flops"] < 5 * 2 * 64**3 / 2  # one body's worth, not five (an XLA limitation)
+  assert "UNDERCOUNTED" in ob.StepReport(compiled, 1, peak=(1e9, "test")).summary()
+  assert ob.compiled_cost(_matmul())["while_loops"] == 0
+
+
 def test_sharded_cost_is_per_device():
   mesh = jax.make_mesh((8,), ("d",), axis_types=(jax.sharding.AxisType.Auto,))
   cost = ob.compiled_cost(_matmul(NamedSharding(mesh, P("d"))))
