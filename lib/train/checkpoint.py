@@ -139,9 +139,12 @@ class Checkpoints:
                read_only: bool = False):
     self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
     self.keep = int(keep)
+    self.read_only = read_only
+    # read_only opens with create=False rather than Orbax's read_only, which logs warnings
+    # on every open; nothing here writes unless save() is called.
     options = ocp.CheckpointManagerOptions(
         max_to_keep=None, enable_async_checkpointing=async_save and not read_only,
-        create=not read_only, read_only=read_only)
+        create=not read_only)
     self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=ITEMS)
     self.verified: set[int] = set()   # read back and matched their record
     self.bad: dict[int, str] = {}     # failed verification: never deleted here
@@ -246,6 +249,8 @@ class Checkpoints:
   def save(self, step: int, state: Any, data_state: dict | None, rng: jax.Array) -> bool:
     """Writes `step` (asynchronously when configured). An existing step is never overwritten:
     returns False for it. Retention runs first, over the checkpoints already finished."""
+    if self.read_only:
+      raise RuntimeError("these checkpoints were opened read-only")
     self.wait()
     self._prune()
     if step in self.steps():

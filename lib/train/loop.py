@@ -149,13 +149,22 @@ class Trainer:
     """Trains to config.total_steps. `stop_at` interrupts after that step as a preemption
     would (checkpoint, then return {'stopped_at': step}); the next run resumes from it."""
     lock = workdir_lib.WorkdirLock(self.workdir).acquire() if self.is_main else None
-    if self.is_main:
-      run_log.attach(self.workdir)
     try:
       self.checkpoints = ckpt.Checkpoints(self.workdir, self.config.checkpoint.keep,
                                           self.config.checkpoint.async_save)
       try:
-        return self._train(stop_at)
+        state = self.initial_state()
+        step = int(jax.device_get(state.step))
+        if self.restored_step is not None and step >= self.config.total_steps:
+          raise ConfigError(
+              f"the run in {self.workdir} is already at step {step} and config.total_steps="
+              f"{self.config.total_steps}: nothing to train. To train further pass "
+              f"--config.total_steps=<more than {step}>; to re-score it, "
+              f"python launch.py --mode eval --workdir {self.workdir}.")
+        if lock is not None:      # from here on the run writes: say who holds the workdir
+          lock.record()
+          run_log.attach(self.workdir)
+        return self._train(state, stop_at)
       except Exception as e:
         if ckpt.is_disk_full(e) and not isinstance(e, DiskFullError):
           raise ckpt.disk_full_error(self.workdir, ckpt.state_nbytes(self.abstract_state),
@@ -177,16 +186,9 @@ class Trainer:
     self.checkpoints.close()
     self.checkpoints = None
 
-  def _train(self, stop_at: int | None) -> dict:
+  def _train(self, state, stop_at: int | None) -> dict:
     c = self.config
-    state = self.initial_state()
     step = int(jax.device_get(state.step))
-    if self.restored_step is not None and step >= c.total_steps:
-      raise ConfigError(
-          f"the run in {self.workdir} is already at step {step} and config.total_steps="
-          f"{c.total_steps}: nothing to train. To train further pass "
-          f"--config.total_steps=<more than {step}>; to re-score it, "
-          f"python launch.py --mode eval --workdir {self.workdir}.")
     if self.is_main:
       workdir_lib.write_config(self.workdir, c)
       if self.restored_step is not None:

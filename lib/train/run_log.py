@@ -26,8 +26,11 @@ class _RunLogHandler(logging.Handler):
 
   def emit(self, record):
     if self._file is not None:
-      self._file.write(self.format(record) + "\n")
-      self._file.flush()
+      try:
+        self._file.write(self.format(record) + "\n")
+        self._file.flush()
+      except OSError:  # a full disk: the run's own error says so; the log stops quietly
+        self._file, self._max = None, 0
     elif len(self._buffer) < self._max:
       self._buffer.append(record)
 

@@ -4,8 +4,8 @@ Order of a start (nothing is written before the checks pass):
 1. `check_usable` and `check_same_experiment` only read: the nearest existing folder must be a
    writable directory, and an existing config.json must describe the same experiment.
 2. `WorkdirLock` creates the workdir and takes an exclusive lock on `<workdir>/.lock`
-   (fcntl.flock, released by the kernel when the process dies), recording host, pid, start
-   time and command. A second run is refused with the holder named; a lock file left by a run
+   (fcntl.flock, released by the kernel when the process dies); once the run is sure to
+   train, it records host, pid, start time and command there. A second run is refused with the holder named; a lock file left by a run
    that died is taken over with a warning.
 3. `write_config` writes config.json atomically (temp file, fsync, rename).
 """
@@ -117,6 +117,7 @@ class WorkdirLock:
     self.workdir = workdir
     self.path = os.path.join(workdir, LOCK_NAME)
     self._fd: int | None = None
+    self._recorded = False
 
   def acquire(self) -> "WorkdirLock":
     try:
@@ -144,13 +145,18 @@ class WorkdirLock:
       else:
         logging.warning("taking over the stale lock of %s left by %s", self.workdir,
                         _describe(previous))
-    me = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time(),
-          "command": " ".join(sys.argv)[:500]}
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(me).encode(), 0)
-    os.fsync(fd)
     self._fd = fd
     return self
+
+  def record(self) -> None:
+    """Writes this run as the holder. Separate from acquire() so that a run refused after
+    taking the lock (nothing to train) leaves the lock file as it found it."""
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time(),
+          "command": " ".join(sys.argv)[:500]}
+    os.ftruncate(self._fd, 0)
+    os.pwrite(self._fd, json.dumps(me).encode(), 0)
+    os.fsync(self._fd)
+    self._recorded = True
 
   @staticmethod
   def _read(fd: int) -> dict:
@@ -163,16 +169,18 @@ class WorkdirLock:
   def release(self) -> None:
     if self._fd is None:
       return
-    try:
-      os.ftruncate(self._fd, 0)   # a clean exit leaves no holder to call stale
-    except OSError:
-      pass
+    if self._recorded:
+      try:
+        os.ftruncate(self._fd, 0)   # a clean exit leaves no holder to call stale
+      except OSError:
+        pass
     fcntl.flock(self._fd, fcntl.LOCK_UN)
     os.close(self._fd)
     self._fd = None
 
   def __enter__(self):
-    return self.acquire()
+    self.acquire().record()
+    return self
 
   def __exit__(self, *exc):
     self.release()
