@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CONFIG ?= configs/sagan.py:digits
 WORKDIR ?= runs/default
 
-.PHONY: run test venv bench-attention bench-gan-rings clean
+.PHONY: run test test-faults venv bench-attention bench-gan-rings clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ run: venv
 
 test: venv
 	$(PY) -m pytest -q tests
+
+test-faults: venv
+	$(PY) -m tests.fault_injection --trials 8 --kills 3
 
 bench-attention: venv
 	$(PY) -m benchmarks.attention

@@ -35,10 +35,18 @@ _PID = flags.DEFINE_integer("process_id", -1, "this process's id (-1: from envir
 EXIT_USER_ERROR = 2
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, hard: bool = False) -> None:
+  """Prints one paragraph and exits 2. `hard` skips interpreter shutdown: after a failed run
+  the background writers (Orbax, tensorstore, TensorBoard) would otherwise print pages of
+  shutdown tracebacks over the message; pending saves were already waited for."""
   text = "\n".join(textwrap.fill(p, width=100, break_long_words=False, break_on_hyphens=False)
                    for p in message.strip().split("\n"))
   sys.stderr.write(f"error: {text}\n")
+  if hard:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pylogging.shutdown()
+    os._exit(EXIT_USER_ERROR)
   sys.exit(EXIT_USER_ERROR)
 
 
@@ -131,7 +139,8 @@ def main(argv):
     if _DEBUG.value:
       raise
     log = run_log.path()
-    _fail(f"{e}" + (f"\n(traceback in {log}; --debug shows it here)" if log else ""))
+    _fail(f"{e}" + (f"\n(traceback in {log}; --debug shows it here)" if log else ""),
+          hard=True)
   logging.info("results: %s", results)
   sys.stderr.write(f"done: {_summary(results)}; written to {where}\n")
   print(json.dumps(results, sort_keys=True))

@@ -102,6 +102,10 @@ def is_disk_full(e: BaseException) -> bool:
   return False
 
 
+def _size(nbytes: int) -> str:
+  return f"{nbytes / 2**20:.1f} MiB" if nbytes >= 2**20 else f"{nbytes / 2**10:.0f} KiB"
+
+
 def disk_full_error(directory: str, needed_bytes: int, cause: BaseException) -> DiskFullError:
   path = directory
   while path and not os.path.exists(path):
@@ -112,13 +116,14 @@ def disk_full_error(directory: str, needed_bytes: int, cause: BaseException) -> 
     total = st.f_blocks * st.f_frsize
   except OSError:
     free = total = -1
-  return DiskFullError(
-      errno.ENOSPC,
+  error = DiskFullError(
       f"disk full: writing to {directory} failed ({cause.__class__.__name__}). The filesystem "
-      f"holding {path} has {free / 2**20:.1f} MiB free of {total / 2**20:.1f} MiB; a checkpoint "
-      f"of this run needs about {needed_bytes / 2**20:.1f} MiB. Free space there (older runs, "
+      f"holding {path} has {_size(free)} free of {_size(total)}; a checkpoint of this run "
+      f"needs about {_size(needed_bytes)}. Free space there (older runs, "
       f"tmp files) or pass a --workdir on a larger disk; the checkpoints already written are "
       f"left as they are and the run resumes from the newest that verifies.")
+  error.errno = errno.ENOSPC
+  return error
 
 
 def state_nbytes(tree: Any) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 
 from absl import logging as absl_logging
 
@@ -50,12 +51,34 @@ class _RunLogHandler(logging.Handler):
     super().close()
 
 
+class _NotOnTerminal(logging.Filter):
+  """Keeps what Orbax's background save threads and their asyncio loops log about a failed
+  write (a traceback per thread) in the log file only: the same failure reaches the main
+  thread when it waits for the save, and is reported there once."""
+
+  def filter(self, record):
+    background = record.name == "asyncio" or "/orbax/" in (record.pathname or "")
+    return not background or record.levelno >= logging.CRITICAL
+
+
+def _thread_exception_to_log(args) -> None:
+  """A background thread's exception (an async checkpoint write that failed) goes to the log
+  with its traceback; the main thread reports the failure when it waits for the save."""
+  logging.getLogger(__name__).info(
+      "background thread %s ended with %s: %s", getattr(args.thread, "name", "?"),
+      args.exc_type.__name__, args.exc_value,
+      exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+
+
 def install() -> None:
   """Terminal: WARNING and above. Log file (once attached): INFO and above."""
   global _handler
   absl_logging.set_verbosity(absl_logging.INFO)
-  absl_logging.get_absl_handler().setLevel(logging.WARNING)
-  absl_logging.get_absl_handler().python_handler.setLevel(logging.WARNING)
+  terminal = absl_logging.get_absl_handler()
+  terminal.setLevel(logging.WARNING)
+  terminal.python_handler.setLevel(logging.WARNING)
+  terminal.addFilter(_NotOnTerminal())
+  threading.excepthook = _thread_exception_to_log
   root = logging.getLogger()
   root.setLevel(logging.INFO)
   if _handler is None:
