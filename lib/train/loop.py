@@ -21,7 +21,7 @@ from lib.errors import ConfigError, DiskFullError
 from lib.train import checkpoint as ckpt
 from lib.train import evaluators as evaluators_lib
 from lib.train import generator_evaluators  # noqa: F401  (registers fid, kid, pr, ...)
-from lib.train import run_log
+from lib.train import observability, profiling, run_log
 from lib.train import sharding as sh
 from lib.train import validate
 from lib.train import workdir as workdir_lib
@@ -80,7 +80,10 @@ class Trainer:
     init = functools.partial(self.task.init, config)
     with jax.set_mesh(self.mesh):
       self.abstract_state = jax.eval_shape(init, init_rng, self.example)
-    self.state_shardings = sh.tree_shardings(self.abstract_state, self.mesh, config.sharding)
+    try:
+      self.state_shardings = sh.tree_shardings(self.abstract_state, self.mesh, config.sharding)
+    except ValueError as e:   # a preset or rule that does not fit the mesh or the params
+      raise ConfigError(str(e)) from e
     self._init_fn = jax.jit(init, out_shardings=self.state_shardings)
     self._init_rng = init_rng
     self.trace_count = 0
@@ -176,6 +179,15 @@ class Trainer:
       if lock is not None:
         lock.release()
 
+  def _step_report(self) -> observability.StepReport:
+    """Compiles the step ahead (the calls that follow reuse the executable) and reads its
+    FLOPs and memory for the compile/* and perf/* metrics."""
+    rng = jax.ShapeDtypeStruct((), jax.random.key(0).dtype, sharding=sh.replicated(self.mesh))
+    with jax.set_mesh(self.mesh):
+      compiled = self.step_fn.lower(self._target(), self.example, rng).compile()
+    return observability.StepReport(compiled, num_devices=self.mesh.size,
+                                    dtype=self.config.compute_dtype)
+
   def _close_checkpoints(self) -> None:
     """Lets a pending save finish (so the newest checkpoint is whole) without hiding the
     error that ended the run, if any."""
@@ -198,6 +210,9 @@ class Trainer:
     evaluators = evaluators_lib.make_evaluators(c, self.task, self.mesh, self.state_shardings,
                                                 self.workdir)
     writer = MetricWriter(self.workdir, enabled=self.is_main)
+    report = self._step_report()
+    window = profiling.ProfileWindow(c.profile, self.workdir)
+    first_row = True
     lr_keys = validate.learning_rate_keys(c)
     last_ckpt = self.restored_step
     pending: list[tuple[int, Any]] = []
@@ -208,8 +223,11 @@ class Trainer:
       with PreemptionGuard() as guard, jax.set_mesh(self.mesh):
         while step < c.total_steps:
           batch = sh.global_batch(next(self.train_iter), self.mesh)
-          state, metrics = self.step_fn(state, batch, jax.random.fold_in(self.train_rng, step))
+          window.before_step(step)
+          with window.annotate(step + 1):
+            state, metrics = self.step_fn(state, batch, jax.random.fold_in(self.train_rng, step))
           step += 1
+          window.after_step(step, (state, metrics))
           pending.append((step, metrics))
           last = step == c.total_steps
           stop = stop_at is not None and step >= stop_at and not last
@@ -226,6 +244,10 @@ class Trainer:
             now = time.time()
             row = {k: float(np.mean([m[k] for _, m in rows])) for k in rows[-1][1]}
             row["steps_per_sec"] = (step - steps_last) / max(now - t_last, 1e-9)
+            row.update(report.perf_scalars(row["steps_per_sec"]))
+            if first_row:   # compile/* once, in the first row (not a row of its own)
+              row.update(report.compile_scalars())
+              first_row = False
             progress.update(step, row)
             t_last, steps_last = now, step
           if save_now:
@@ -248,6 +270,7 @@ class Trainer:
         results = evaluators_lib.run_all(evaluators, state, step, final=True)
     finally:
       progress.close()
+      window.close()
     results = {"step": step, **results}
     row.update({k: v for k, v in results.items()
                 if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)})
