@@ -267,15 +267,14 @@ class Trainer:
             self.final_state = state
             return {"stopped_at": step}
         self.checkpoints.finish()
-        results = evaluators_lib.run_all(evaluators, state, step, final=True)
+        results = {"step": step, **evaluators_lib.run_all(evaluators, state, step, final=True)}
+      row.update({k: v for k, v in results.items()
+                  if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)})
+      writer.write(step, row)
     finally:
       progress.close()
       window.close()
-    results = {"step": step, **results}
-    row.update({k: v for k, v in results.items()
-                if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)})
-    writer.write(step, row)
-    writer.close()
+      writer.close()
     if self.is_main:
       workdir_lib.write_json_atomically(os.path.join(self.workdir, "results.json"), results)
     self.final_state = state
