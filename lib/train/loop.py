@@ -203,10 +203,12 @@ class Trainer:
     step = int(jax.device_get(state.step))
     if self.is_main:
       workdir_lib.write_config(self.workdir, c)
-      if self.restored_step is not None:
-        removed = truncate_metrics(self.workdir, step)
-        if removed:
-          logging.info("metrics.jsonl: removed %d rows logged after step %d", removed, step)
+      # Rows past the step this run starts from were logged by a run that died after them
+      # (before its first checkpoint, all of them): they are about to be logged again.
+      removed = truncate_metrics(self.workdir, step)
+      if removed:
+        logging.warning("metrics.jsonl: removed %d rows logged after step %d by an earlier, "
+                        "interrupted run", removed, step)
     evaluators = evaluators_lib.make_evaluators(c, self.task, self.mesh, self.state_shardings,
                                                 self.workdir)
     writer = MetricWriter(self.workdir, enabled=self.is_main)

@@ -55,3 +55,14 @@ def test_a_key_given_twice_in_one_row_is_refused(tmp_path):
   with pytest.raises(ValueError, match="given twice"):
     w.write(1, {"step": 3.0})
   w.close()
+
+
+def test_rows_of_a_run_killed_before_its_first_checkpoint_are_not_kept(tmp_path):
+  wd = str(tmp_path / "w")
+  c = smoke_config(total_steps=3, log_every=1, **{"eval.evaluators": ()})
+  os.makedirs(wd)
+  with open(os.path.join(wd, "metrics.jsonl"), "w") as f:   # what the dead run left
+    f.write(json.dumps({"step": 1, "loss": 9.0}) + "\n" + json.dumps({"step": 2, "loss": 9.0}))
+  Trainer(c, wd).run()
+  rows = _rows(wd)
+  assert [r["step"] for r in rows] == [1, 2, 3] and all(r["loss"] != 9.0 for r in rows)
