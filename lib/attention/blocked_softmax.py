@@ -1,0 +1,283 @@
+"""Blocked dense attention with an online softmax, for long sequences on CPU.
+
+softmax(Q K^T * scale) V computed one (query block, key block) tile at a time so the
+[heads, T, S] logits never exist: the forward keeps a running row maximum m, row sum l and
+unnormalised output per query block and rescales them as each key block arrives (online
+softmax, Milakov & Gimelshein 2018; FlashAttention, Dao et al. 2022, Alg. 1, in the loop
+order of FlashAttention-2, Dao 2023, Alg. 1: query blocks outside, key blocks inside). It
+stores only the output and the row log-sum-exp L = m + log l. The backward (a custom_vjp)
+recomputes each tile's probabilities P = exp(S - L) from L instead of storing them, with
+D = rowsum(dO * O) (FlashAttention-2, Alg. 2: key blocks outside, query blocks inside; dK, dV
+of a key block accumulate locally, dQ accumulates in place).
+
+Masks are structures, not arrays: causal (top-left aligned, query i sees keys j <= i, as in
+`jax.nn`) and padding lengths. Causal tiles above the diagonal and key blocks past the longest
+kv length are skipped by the loop bounds, so causal attention does about half the work.
+Padded queries (q_lengths) and rows with no visible key return zeros, like the other paths of
+`dot_product.dot_product_attention`. GQA/MQA: the G query heads of a kv head are folded into
+the rows of one matmul against that kv head, so k and v are never repeated. Matmuls take the
+input dtype with fp32 results; m, l, the output accumulator and all gradients accumulate in
+fp32, and P / dS are cast to the input dtype before their matmuls (as FlashAttention does).
+
+Why it exists: on CPU, XLA's `jax.nn.dot_product_attention` writes the logits, the
+probabilities and their gradients to memory as separate [heads, T, S] passes, which are
+memory-bound; the tiles here stay in cache. Selected by `dot_product.chosen_implementation`
+on the CPU backend for long sequences (benchmarks/attention.py, suite "dense", measures it).
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+BLOCK_Q = 512
+BLOCK_K = 256
+BACKWARD_BLOCK_Q = 256
+BACKWARD_BLOCK_K = 256
+_NEG_INF = -jnp.inf
+
+
+def _ceil_div(a, b):
+  return -(-a // b)
+
+
+def _to_blocks(x, block: int, groups: int):
+  """[B, L, N, H] -> [L / block, B, K, block * G, H] with N = K * G (L already padded)."""
+  b, length, n, h = x.shape
+  x = x.reshape(b, length // block, block, n // groups, groups, h)
+  return x.transpose(1, 0, 3, 2, 4, 5).reshape(length // block, b, n // groups, block * groups, h)
+
+
+def _from_blocks(x, groups: int):
+  """[L / block, B, K, block * G, H] -> [B, L, K * G, H] (inverse of `_to_blocks`)."""
+  nb, b, kh, rows, h = x.shape
+  block = rows // groups
+  x = x.reshape(nb, b, kh, block, groups, h).transpose(1, 0, 3, 2, 4, 5)
+  return x.reshape(b, nb * block, kh * groups, h)
+
+
+class _Config:
+  """The tiling of one pass (hashable: custom_vjp's nondiff argument)."""
+
+  def __init__(self, *, t, s, groups, block_q, block_k, causal, masked_keys):
+    # t, s: the lengths padded to whole blocks; masked_keys: kv lengths apply (given, or
+    # keys were padded).
+    self.t, self.s, self.groups = t, s, groups
+    self.block_q, self.block_k = block_q, block_k
+    self.num_q_blocks, self.num_k_blocks = t // block_q, s // block_k
+    self.causal = causal
+    self.masked_keys = masked_keys
+    self._key = (t, s, groups, block_q, block_k, causal, masked_keys)
+
+  def __hash__(self):
+    return hash(self._key)
+
+  def __eq__(self, other):
+    return isinstance(other, _Config) and self._key == other._key
+
+  def visible(self, i, j, kv_lengths):
+    """Bool [B|1, 1, block_k, rows]: key (row) visible from query (column) in the transposed
+    tile (key block j, query block i)."""
+    rows = i * self.block_q + jnp.repeat(jnp.arange(self.block_q), self.groups)   # query index
+    cols = j * self.block_k + jnp.arange(self.block_k)                              # key index
+    ok = jnp.ones((1, 1, self.block_k, rows.shape[0]), bool)
+    if self.causal:
+      ok = ok & (cols[:, None] <= rows[None, :])[None, None]
+    if self.masked_keys:
+      ok = ok & (cols[None, None, :, None] < kv_lengths[:, None, None, None])
+    return ok
+
+  def key_blocks(self, i, kv_lengths):
+    """Key blocks of query block i: [0, full) need no mask, [full, hi) need one, hi.. unseen."""
+    hi, full = jnp.int32(self.num_k_blocks), jnp.int32(self.num_k_blocks)
+    if self.causal:
+      hi = jnp.minimum(hi, _ceil_div((i + 1) * self.block_q, self.block_k))
+      full = jnp.minimum(full, (i * self.block_q + 1) // self.block_k)
+    if self.masked_keys:
+      hi = jnp.minimum(hi, _ceil_div(jnp.max(kv_lengths), self.block_k))
+      full = jnp.minimum(full, jnp.min(kv_lengths) // self.block_k)
+    return jnp.minimum(full, hi), hi
+
+  def query_blocks(self, j, kv_lengths):
+    """Query blocks that see key block j: [lo, full) need a mask, [full, hi) need none."""
+    lo, hi = jnp.int32(0), jnp.int32(self.num_q_blocks)
+    full = lo
+    if self.causal:
+      lo = (j * self.block_k) // self.block_q
+      full = _ceil_div((j + 1) * self.block_k - 1, self.block_q)
+    if self.masked_keys:
+      hi = jnp.where(j * self.block_k < jnp.max(kv_lengths), hi, lo)
+      full = jnp.where((j + 1) * self.block_k <= jnp.min(kv_lengths), full, hi)
+    full = jnp.clip(full, lo, hi)
+    return lo, full, hi
+
+
+def _forward(cfg: _Config, qb, kb, vb, kv_lengths):
+  """qb [nq, B, K, R, H] (scaled), kb/vb [nk, B, K, bk, H] -> (out [nq, B, K, R, H] fp32,
+  lse [nq, B, K, R] fp32)."""
+  _, b, kh, rows, h = qb.shape
+
+  def query_block(args):
+    i, qi = args
+
+    def key_block(masked, j, carry):
+      acc, m, l = carry
+      s = jnp.einsum("bkrh,bksh->bkrs", qi, kb[j], preferred_element_type=jnp.float32)
+      if masked:
+        s = jnp.where(jnp.swapaxes(cfg.visible(i, j, kv_lengths), -1, -2), s, _NEG_INF)
+      m_new = jnp.maximum(m, jnp.max(s, axis=-1))
+      if masked:
+        m_use = jnp.where(m_new == _NEG_INF, 0.0, m_new)      # a row with nothing seen yet
+      else:
+        m_use = m_new
+      p = jnp.exp(s - m_use[..., None])
+      alpha = jnp.exp(m - m_use)
+      l = alpha * l + jnp.sum(p, axis=-1)
+      pv = jnp.einsum("bkrs,bksh->bkrh", p.astype(vb.dtype), vb[j],
+                      preferred_element_type=jnp.float32)
+      return alpha[..., None] * acc + pv, m_new, l
+
+    carry = (jnp.zeros((b, kh, rows, h), jnp.float32),
+             jnp.full((b, kh, rows), _NEG_INF, jnp.float32),
+             jnp.zeros((b, kh, rows), jnp.float32))
+    full, hi = cfg.key_blocks(i, kv_lengths)
+    carry = lax.fori_loop(0, full, functools.partial(key_block, False), carry)
+    acc, m, l = lax.fori_loop(full, hi, functools.partial(key_block, True), carry)
+    seen = l > 0
+    out = acc / jnp.where(seen, l, 1.0)[..., None]
+    lse = jnp.where(seen, m + jnp.log(jnp.where(seen, l, 1.0)), 0.0)
+    return out, lse
+
+  return lax.map(query_block, (jnp.arange(cfg.num_q_blocks), qb))
+
+
+def _backward(cfg: _Config, qb, kb, vb, kv_lengths, dob, lseb, deltab):
+  """Gradients (dq [nq, ...] w.r.t. the scaled q, dk, dv [nk, ...]) in fp32.
+
+  Each tile is computed transposed, S^T = K_j Q_i^T [bk, rows], so that every matmul
+  contracts either both last dimensions or (last, first): XLA's CPU backend runs a matmul
+  that contracts the first dimension of its left operand several times slower. dQ is
+  accumulated transposed, dQ_i^T += K_j^T dS^T.
+  """
+  dtype = qb.dtype
+  ktb = jnp.swapaxes(kb, -1, -2)                                          # [nk, B, K, H, bk]
+
+  def key_block(dqt, args):
+    j, kj, ktj, vj = args
+
+    def query_block(masked, i, carry):
+      dqt, dk, dv = carry
+      qi, doi = qb[i], dob[i]
+      st = jnp.einsum("bksh,bkrh->bksr", kj, qi, preferred_element_type=jnp.float32)
+      if masked:
+        st = jnp.where(cfg.visible(i, j, kv_lengths), st, _NEG_INF)
+      pt = jnp.exp(st - lseb[i][:, :, None, :])                         # P = exp(S - L)
+      dv = dv + jnp.einsum("bksr,bkrh->bksh", pt.astype(dtype), doi,
+                           preferred_element_type=jnp.float32)           # dV += P^T dO
+      dpt = jnp.einsum("bksh,bkrh->bksr", vj, doi, preferred_element_type=jnp.float32)
+      dst = (pt * (dpt - deltab[i][:, :, None, :])).astype(dtype)       # dS = P (dP - D)
+      dk = dk + jnp.einsum("bksr,bkrh->bksh", dst, qi,
+                           preferred_element_type=jnp.float32)           # dK += dS^T Q
+      dqt = dqt.at[i].add(jnp.einsum("bkhs,bksr->bkhr", ktj, dst,
+                                     preferred_element_type=jnp.float32))  # dQ += dS K
+      return dqt, dk, dv
+
+    zeros = jnp.zeros(kj.shape, jnp.float32)
+    lo, full, hi = cfg.query_blocks(j, kv_lengths)
+    carry = lax.fori_loop(lo, full, functools.partial(query_block, True), (dqt, zeros, zeros))
+    dqt, dk, dv = lax.fori_loop(full, hi, functools.partial(query_block, False), carry)
+    return dqt, (dk, dv)
+
+  nq, b, kh, rows, h = qb.shape
+  dqt0 = jnp.zeros((nq, b, kh, h, rows), jnp.float32)
+  dqt, (dk, dv) = lax.scan(key_block, dqt0, (jnp.arange(cfg.num_k_blocks), kb, ktb, vb))
+  return jnp.swapaxes(dqt, -1, -2), dk, dv
+
+
+def _rows_to_blocks(x, block: int):
+  """Per-row statistics [B, K, L, G] -> [L / block, B, K, block * G]."""
+  b, kh, length, g = x.shape
+  return x.reshape(b, kh, length // block, block * g).transpose(2, 0, 1, 3)
+
+
+def _rows_from_blocks(x, groups: int):
+  """[L / block, B, K, block * G] -> [B, K, L, G]."""
+  nb, b, kh, rows = x.shape
+  return x.transpose(1, 2, 0, 3).reshape(b, kh, nb * rows // groups, groups)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _attention(fwd: _Config, bwd: _Config, q, k, v, kv_lengths):
+  """q (scaled) [B, T, N, H], k/v [B, S, K, H], lengths padded to whole blocks of both
+  tilings -> out [B, T, N, H] in q's dtype."""
+  return _attention_fwd(fwd, bwd, q, k, v, kv_lengths)[0]
+
+
+def _attention_fwd(fwd, bwd, q, k, v, kv_lengths):
+  g = fwd.groups
+  out, lse = _forward(fwd, _to_blocks(q, fwd.block_q, g), _to_blocks(k, fwd.block_k, 1),
+                      _to_blocks(v, fwd.block_k, 1), kv_lengths)
+  out = _from_blocks(out, g).astype(q.dtype)
+  return out, (q, k, v, kv_lengths, out, _rows_from_blocks(lse, g))
+
+
+def _attention_bwd(fwd, bwd, res, dout):
+  q, k, v, kv_lengths, out, lse = res
+  b, t, n, _ = q.shape
+  g = bwd.groups
+  delta = jnp.sum(dout.astype(jnp.float32) * out.astype(jnp.float32), axis=-1)  # rowsum(dO O)
+  delta = delta.reshape(b, t, n // g, g).transpose(0, 2, 1, 3)                   # [B, K, T, G]
+  dq, dk, dv = _backward(
+      bwd, _to_blocks(q, bwd.block_q, g), _to_blocks(k, bwd.block_k, 1),
+      _to_blocks(v, bwd.block_k, 1), kv_lengths, _to_blocks(dout.astype(q.dtype), bwd.block_q, g),
+      _rows_to_blocks(lse, bwd.block_q), _rows_to_blocks(delta, bwd.block_q))
+  return (_from_blocks(dq, g).astype(q.dtype), _from_blocks(dk, 1).astype(k.dtype),
+          _from_blocks(dv, 1).astype(v.dtype), None)
+
+
+_attention.defvjp(_attention_fwd, _attention_bwd)
+
+
+def _block_size(block: int, length: int) -> int:
+  """A power of two: `block`, or the smallest one >= length when the sequence is shorter."""
+  if block & (block - 1) or block < 1:
+    raise ValueError(f"block size {block} is not a power of two")
+  return min(block, 1 << max(0, (length - 1).bit_length()))
+
+
+def blocked_attention(q, k, v, *, is_causal: bool = False, q_lengths=None, kv_lengths=None,
+                      scale: float | None = None, block_q: int = BLOCK_Q,
+                      block_k: int = BLOCK_K, backward_block_q: int = BACKWARD_BLOCK_Q,
+                      backward_block_k: int = BACKWARD_BLOCK_K):
+  """softmax(q k^T * scale) v on q [B, T, N, H], k/v [B, S, K, H] (N a multiple of K).
+
+  is_causal: query i sees keys j <= i. q_lengths / kv_lengths [B]: valid prefixes (padded
+  queries and rows with no visible key output zeros). Block sizes (powers of two; the
+  backward pass has its own) shrink to the sequence when it is shorter; the sequences are
+  padded to whole blocks, padded keys masked. Returns [B, T, N, H] in q's dtype;
+  differentiable in q, k, v.
+  """
+  b, t, n, h = q.shape
+  s, kv_heads = k.shape[1], k.shape[2]
+  if n % kv_heads:
+    raise ValueError(f"num heads {n} is not a multiple of kv heads {kv_heads}")
+  bq, bk = _block_size(block_q, t), _block_size(block_k, s)
+  bbq, bbk = _block_size(backward_block_q, t), _block_size(backward_block_k, s)
+  tp, sp = _ceil_div(t, max(bq, bbq)) * max(bq, bbq), _ceil_div(s, max(bk, bbk)) * max(bk, bbk)
+  masked_keys = kv_lengths is not None or sp != s
+  tiling = functools.partial(_Config, t=tp, s=sp, groups=n // kv_heads, causal=is_causal,
+                             masked_keys=masked_keys)
+  scale = 1.0 / np.sqrt(h) if scale is None else scale
+  pad = lambda x, length: jnp.pad(x, ((0, 0), (0, length - x.shape[1]), (0, 0), (0, 0)))
+  kv_len = jnp.full((b,), s, jnp.int32) if kv_lengths is None else jnp.minimum(
+      jnp.asarray(kv_lengths, jnp.int32), s)
+  out = _attention(tiling(block_q=bq, block_k=bk), tiling(block_q=bbq, block_k=bbk),
+                   pad(q * jnp.asarray(scale, q.dtype), tp), pad(k, sp), pad(v, sp), kv_len)
+  out = out[:, :t]
+  if q_lengths is not None:
+    valid = jnp.arange(t)[None, :] < jnp.asarray(q_lengths)[:, None]
+    out = jnp.where(valid[:, :, None, None], out, jnp.zeros((), out.dtype))
+  return out
