@@ -31,6 +31,11 @@ _DEBUG = flags.DEFINE_bool("debug", False, "show the traceback of the project's 
 _COORD = flags.DEFINE_string("coordinator_address", "", "host:port of process 0")
 _NPROC = flags.DEFINE_integer("num_processes", 0, "number of processes (0: from environment)")
 _PID = flags.DEFINE_integer("process_id", -1, "this process's id (-1: from environment)")
+_SWEEP = flags.DEFINE_string("sweep", None, "configs/<paper>.py:<arg> whose get_sweep(arg) "
+                             "gives the runs; --workdir is the study folder")
+_PARALLEL = flags.DEFINE_integer("parallel", 1, "sweep: runs at a time (local processes)")
+_EXECUTOR = flags.DEFINE_enum("executor", "local", ["local", "slurm", "submitit_local"],
+                              "sweep: local processes, Slurm jobs or submitit's local executor")
 
 EXIT_USER_ERROR = 2
 
@@ -120,6 +125,19 @@ def main(argv):
   run_log.install()
   from lib.errors import UserError
   workdir = _WORKDIR.value
+  if _SWEEP.value:   # a study: lib/studies runs one launch.py per run
+    try:
+      if _EXECUTOR.value == "local":
+        from lib.studies.runner import run_local
+        status = run_local(_SWEEP.value, workdir, parallel=_PARALLEL.value)
+      else:
+        from lib.studies.slurm import run_submitit
+        status = run_submitit(_SWEEP.value, workdir, cluster=_EXECUTOR.value)
+    except UserError as e:
+      _fail(f"{e}")
+    sys.stderr.write(f"sweep done: {len(status)} runs in {workdir}; report: "
+                     f"python -m lib.studies.report {workdir}\n")
+    return
   try:
     from lib.train import distributed
     distributed.maybe_initialize(_COORD.value, _NPROC.value, _PID.value)
