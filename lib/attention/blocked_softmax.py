@@ -35,8 +35,9 @@ from jax import lax
 
 BLOCK_Q = 512
 BLOCK_K = 256
-BACKWARD_BLOCK_Q = 256
-BACKWARD_BLOCK_K = 256
+# Largest tile, in logits, that one step computes for a chunk of the batch (all its heads):
+# 8 heads x 512 x 256 (4 MiB in fp32) fits the caches of the CPUs measured.
+TILE_ELEMENTS = 8 * 512 * 256
 _NEG_INF = -jnp.inf
 
 
@@ -197,43 +198,32 @@ def _backward(cfg: _Config, qb, kb, vb, kv_lengths, dob, lseb, deltab):
   return jnp.swapaxes(dqt, -1, -2), dk, dv
 
 
-def _rows_to_blocks(x, block: int):
-  """Per-row statistics [B, K, L, G] -> [L / block, B, K, block * G]."""
-  b, kh, length, g = x.shape
-  return x.reshape(b, kh, length // block, block * g).transpose(2, 0, 1, 3)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _attention(cfg: _Config, q, k, v, kv_lengths):
+  """q (scaled) [B, T, N, H], k/v [B, S, K, H], lengths padded to whole blocks
+  -> out [B, T, N, H] in q's dtype."""
+  return _attention_fwd(cfg, q, k, v, kv_lengths)[0]
 
 
-def _rows_from_blocks(x, groups: int):
-  """[L / block, B, K, block * G] -> [B, K, L, G]."""
-  nb, b, kh, rows = x.shape
-  return x.transpose(1, 2, 0, 3).reshape(b, kh, nb * rows // groups, groups)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _attention(fwd: _Config, bwd: _Config, q, k, v, kv_lengths):
-  """q (scaled) [B, T, N, H], k/v [B, S, K, H], lengths padded to whole blocks of both
-  tilings -> out [B, T, N, H] in q's dtype."""
-  return _attention_fwd(fwd, bwd, q, k, v, kv_lengths)[0]
-
-
-def _attention_fwd(fwd, bwd, q, k, v, kv_lengths):
-  g = fwd.groups
-  out, lse = _forward(fwd, _to_blocks(q, fwd.block_q, g), _to_blocks(k, fwd.block_k, 1),
-                      _to_blocks(v, fwd.block_k, 1), kv_lengths)
+def _attention_fwd(cfg, q, k, v, kv_lengths):
+  g = cfg.groups
+  out, lse = _forward(cfg, _to_blocks(q, cfg.block_q, g), _to_blocks(k, cfg.block_k, 1),
+                      _to_blocks(v, cfg.block_k, 1), kv_lengths)
   out = _from_blocks(out, g).astype(q.dtype)
-  return out, (q, k, v, kv_lengths, out, _rows_from_blocks(lse, g))
+  return out, (q, k, v, kv_lengths, out, lse)
 
 
-def _attention_bwd(fwd, bwd, res, dout):
+def _attention_bwd(cfg, res, dout):
   q, k, v, kv_lengths, out, lse = res
   b, t, n, _ = q.shape
-  g = bwd.groups
+  g = cfg.groups
   delta = jnp.sum(dout.astype(jnp.float32) * out.astype(jnp.float32), axis=-1)  # rowsum(dO O)
-  delta = delta.reshape(b, t, n // g, g).transpose(0, 2, 1, 3)                   # [B, K, T, G]
+  delta = delta.reshape(b, t // cfg.block_q, cfg.block_q, n // g, g)
+  delta = delta.transpose(1, 0, 3, 2, 4).reshape(lse.shape)                      # as lse
   dq, dk, dv = _backward(
-      bwd, _to_blocks(q, bwd.block_q, g), _to_blocks(k, bwd.block_k, 1),
-      _to_blocks(v, bwd.block_k, 1), kv_lengths, _to_blocks(dout.astype(q.dtype), bwd.block_q, g),
-      _rows_to_blocks(lse, bwd.block_q), _rows_to_blocks(delta, bwd.block_q))
+      cfg, _to_blocks(q, cfg.block_q, g), _to_blocks(k, cfg.block_k, 1),
+      _to_blocks(v, cfg.block_k, 1), kv_lengths, _to_blocks(dout.astype(q.dtype), cfg.block_q, g),
+      lse, delta)
   return (_from_blocks(dq, g).astype(q.dtype), _from_blocks(dk, 1).astype(k.dtype),
           _from_blocks(dv, 1).astype(v.dtype), None)
 
@@ -241,41 +231,52 @@ def _attention_bwd(fwd, bwd, res, dout):
 _attention.defvjp(_attention_fwd, _attention_bwd)
 
 
-def _block_size(block: int, length: int) -> int:
-  """A power of two: `block`, or the smallest one >= length when the sequence is shorter."""
-  if block & (block - 1) or block < 1:
-    raise ValueError(f"block size {block} is not a power of two")
-  return min(block, 1 << max(0, (length - 1).bit_length()))
+def _block_size(length: int, block: int, align: int = 8) -> int:
+  """The block actually used: as many blocks as `block` needs, made equal and rounded up to
+  `align` rows, so a sequence is padded by fewer than `align` rows per block."""
+  if length <= block:
+    return length
+  num = _ceil_div(length, block)
+  return _ceil_div(_ceil_div(length, num), align) * align
+
+
+def _batch_chunk(batch: int, tile: int) -> int:
+  """The largest divisor of `batch` whose tiles (`tile` logits per batch element) stay
+  within TILE_ELEMENTS, at least 1."""
+  limit = max(1, TILE_ELEMENTS // tile)
+  return max(c for c in range(1, min(batch, limit) + 1) if batch % c == 0)
 
 
 def blocked_attention(q, k, v, *, is_causal: bool = False, q_lengths=None, kv_lengths=None,
                       scale: float | None = None, block_q: int = BLOCK_Q,
-                      block_k: int = BLOCK_K, backward_block_q: int = BACKWARD_BLOCK_Q,
-                      backward_block_k: int = BACKWARD_BLOCK_K):
+                      block_k: int = BLOCK_K):
   """softmax(q k^T * scale) v on q [B, T, N, H], k/v [B, S, K, H] (N a multiple of K).
 
   is_causal: query i sees keys j <= i. q_lengths / kv_lengths [B]: valid prefixes (padded
-  queries and rows with no visible key output zeros). Block sizes (powers of two; the
-  backward pass has its own) shrink to the sequence when it is shorter; the sequences are
-  padded to whole blocks, padded keys masked. Returns [B, T, N, H] in q's dtype;
-  differentiable in q, k, v.
+  queries and rows with no visible key output zeros). block_q / block_k: the largest tile; a
+  sequence is split into equal blocks of at most that size (rounded up to 8 rows, the few
+  padded keys masked). Returns [B, T, N, H] in q's dtype; differentiable in q, k, v.
   """
   b, t, n, h = q.shape
   s, kv_heads = k.shape[1], k.shape[2]
   if n % kv_heads:
     raise ValueError(f"num heads {n} is not a multiple of kv heads {kv_heads}")
-  bq, bk = _block_size(block_q, t), _block_size(block_k, s)
-  bbq, bbk = _block_size(backward_block_q, t), _block_size(backward_block_k, s)
-  tp, sp = _ceil_div(t, max(bq, bbq)) * max(bq, bbq), _ceil_div(s, max(bk, bbk)) * max(bk, bbk)
-  masked_keys = kv_lengths is not None or sp != s
-  tiling = functools.partial(_Config, t=tp, s=sp, groups=n // kv_heads, causal=is_causal,
-                             masked_keys=masked_keys)
+  bq, bk = _block_size(t, block_q), _block_size(s, block_k)
+  tp, sp = _ceil_div(t, bq) * bq, _ceil_div(s, bk) * bk
+  cfg = _Config(t=tp, s=sp, groups=n // kv_heads, block_q=bq, block_k=bk, causal=is_causal,
+                masked_keys=kv_lengths is not None or sp != s)
   scale = 1.0 / np.sqrt(h) if scale is None else scale
   pad = lambda x, length: jnp.pad(x, ((0, 0), (0, length - x.shape[1]), (0, 0), (0, 0)))
   kv_len = jnp.full((b,), s, jnp.int32) if kv_lengths is None else jnp.minimum(
       jnp.asarray(kv_lengths, jnp.int32), s)
-  out = _attention(tiling(block_q=bq, block_k=bk), tiling(block_q=bbq, block_k=bbk),
-                   pad(q * jnp.asarray(scale, q.dtype), tp), pad(k, sp), pad(v, sp), kv_len)
+  args = (pad(q * jnp.asarray(scale, q.dtype), tp), pad(k, sp), pad(v, sp), kv_len)
+  chunk = _batch_chunk(b, n * bq * bk)
+  if chunk == b:
+    out = _attention(cfg, *args)
+  else:   # a loop over chunks of the batch keeps each tile within TILE_ELEMENTS
+    split = lambda x: x.reshape((b // chunk, chunk) + x.shape[1:])
+    out = lax.map(lambda a: _attention(cfg, *a), tuple(split(x) for x in args))
+    out = out.reshape((b,) + out.shape[2:])
   out = out[:, :t]
   if q_lengths is not None:
     valid = jnp.arange(t)[None, :] < jnp.asarray(q_lengths)[:, None]

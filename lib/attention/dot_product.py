@@ -5,8 +5,10 @@ attention (kv heads repeated, query head n reads kv head n // (heads // kv_heads
 attention (q_len != kv_len) and masks given as structures (causal, packed segments, padding
 lengths) or a dense boolean. The fast path is `jax.nn.dot_product_attention` ('cudnn' flash
 kernel on GPU when dtype and head size allow, 'xla' otherwise); the explicit einsum path is
-used when the weights are wanted. The softmax runs in fp32 whatever the input dtype, and a
-query row with no visible key returns zeros instead of NaN or an average.
+used when the weights are wanted; on CPU, long sequences take the blocked online-softmax
+kernel of blocked_softmax.py ('blocked', FlashAttention-style tiles). The softmax runs in fp32
+whatever the input dtype, and a query row with no visible key returns zeros instead of NaN or
+an average.
 """
 from __future__ import annotations
 
@@ -16,35 +18,48 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lib.attention import blocked_softmax
 from lib.attention import masks as masks_lib
 
 logger = logging.getLogger(__name__)
 
-# Module-level override of the dispatch: None (automatic), 'xla', 'cudnn' or 'explicit'.
+# Module-level override of the dispatch: None (automatic), 'xla', 'cudnn', 'explicit' or
+# 'blocked'.
 IMPLEMENTATION: str | None = None
 _CUDNN_DTYPES = (jnp.bfloat16, jnp.float16)
+# CPU: the blocked kernel once the [B, N, T, S] logits would hold this many elements (16 MiB
+# in fp32: batch 1, 8 heads, from 725 x 725 tokens). Below it XLA's path was as fast; above it the
+# logits leave the caches and the blocked kernel was faster (benchmarks/attention.py, suite
+# "dense"; benchmarks/results/attention_vs_torch_cpu.md).
+BLOCKED_MIN_LOGITS = 1 << 22
 
 
 def chosen_implementation(q, *, implementation: str | None = None, has_dense_mask: bool = False,
-                          return_weights: bool = False) -> str:
-  """Which path `dot_product_attention` takes for a query of this dtype and head size.
+                          return_weights: bool = False, kv_len: int | None = None,
+                          has_bias: bool = False) -> str:
+  """Which path `dot_product_attention` takes for a query q [B, T, N, H] and kv_len keys.
 
   'explicit' when the weights are returned; else the argument, else the module flag
   `IMPLEMENTATION`, else 'cudnn' on GPU for bf16/fp16 with head_dim % 8 == 0 and <= 128 and
-  no dense mask (cuDNN's flash kernel takes causal and length masks as structures), 'xla'
+  no dense mask (cuDNN's flash kernel takes causal and length masks as structures), 'blocked'
+  on CPU with no dense mask or bias when B * N * T * kv_len >= BLOCKED_MIN_LOGITS, 'xla'
   otherwise.
   """
   if return_weights:
     return "explicit"
   forced = implementation or IMPLEMENTATION
   if forced is not None:
-    if forced not in ("xla", "cudnn", "explicit"):
+    if forced not in ("xla", "cudnn", "explicit", "blocked"):
       raise ValueError(f"unknown attention implementation {forced!r}")
     return forced
   head_dim = q.shape[-1]
   if (jax.default_backend() == "gpu" and q.dtype in _CUDNN_DTYPES and head_dim % 8 == 0
       and head_dim <= 128 and not has_dense_mask):
     return "cudnn"
+  b, t, n = q.shape[0], q.shape[1], q.shape[2]
+  if (jax.default_backend() == "cpu" and not has_dense_mask and not has_bias
+      and b * n * t * (t if kv_len is None else kv_len) >= BLOCKED_MIN_LOGITS):
+    return "blocked"
   return "xla"
 
 
@@ -94,7 +109,8 @@ def dot_product_attention(q, k, v, *, bias=None, mask=None, is_causal: bool = Fa
   has_segments = q_segment_ids is not None or kv_segment_ids is not None
   path = chosen_implementation(q, implementation=implementation,
                                has_dense_mask=mask is not None or has_segments,
-                               return_weights=return_weights)
+                               return_weights=return_weights, kv_len=s,
+                               has_bias=bias is not None)
   logger.info("dot_product_attention: %s path (dtype=%s, head_dim=%d, q_len=%d, kv_len=%d)",
               path, q.dtype, q.shape[-1], t, s)
 
@@ -104,6 +120,13 @@ def dot_product_attention(q, k, v, *, bias=None, mask=None, is_causal: bool = Fa
         kv_segment_ids=kv_segment_ids, q_lengths=q_lengths, kv_lengths=kv_lengths)
     out, weights = explicit_attention(q, k, v, bias=bias, mask=dense, scale=scale)
     return (out, weights) if return_weights else out
+
+  if path == "blocked":
+    if mask is not None or has_segments or bias is not None:
+      raise ValueError("the 'blocked' attention path takes causal and length masks only; pass "
+                       "no mask, segment ids or bias, or choose implementation='xla'")
+    return blocked_softmax.blocked_attention(q, k, v, is_causal=is_causal, q_lengths=q_lengths,
+                                             kv_lengths=kv_lengths, scale=scale)
 
   # Fast path: structures that jax.nn takes natively stay structures; segments become a mask.
   dense = masks_lib.combine_masks(
