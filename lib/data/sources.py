@@ -20,7 +20,7 @@ from lib.data.folder import FolderSource
 from lib.data.shapes import ShapesSource
 from lib.data.tfds_source import TfdsSource
 
-SOURCES = ("digits", "shapes", "tfds", "folder")
+SOURCES = ("digits", "shapes", "tfds", "folder", "listops", "pathfinder", "digit_pixels")
 
 
 class Source(Protocol):
@@ -60,7 +60,27 @@ def make_source(data_config: Any, split: str) -> Source:
   if kind == "folder":
     return FolderSource(config_value(data_config, "path", ""), split, image_size=size or 32,
                         channels=channels or 3)
+  if kind in ("listops", "pathfinder", "digit_pixels"):   # sequence tasks (lib/studies)
+    return _sequence_source(kind, data_config, split, size)
   raise ValueError(f"data.source is {kind!r}; known sources: {SOURCES}")
+
+
+def _sequence_source(kind: str, data_config: Any, split: str, size: int):
+  """listops: num_<split>, max_len [128], max_depth [10], seq_seed [0]; pathfinder:
+  image_size [16], num_<split>, distractors [2], seq_seed [0]; digit_pixels: image_size [8]."""
+  from lib.data.listops import ListOpsSource
+  from lib.data.pathfinder import PathfinderSource
+  from lib.data.pixel_sequences import PixelSequenceSource
+  if kind == "digit_pixels":
+    return PixelSequenceSource(split, image_size=size or 8)
+  length = int(config_value(data_config, f"num_{split}", 10000 if split == "train" else 1000))
+  seed = int(config_value(data_config, "seq_seed", 0))
+  if kind == "listops":
+    return ListOpsSource(split, length=length,
+                         max_len=int(config_value(data_config, "max_len", 128)),
+                         max_depth=int(config_value(data_config, "max_depth", 10)), seed=seed)
+  return PathfinderSource(split, length=length, image_size=size or 16,
+                          distractors=int(config_value(data_config, "distractors", 2)), seed=seed)
 
 
 def num_classes(data_config: Any, split: str = "train") -> int:
