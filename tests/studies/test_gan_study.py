@@ -1,0 +1,13 @@
+"""The GAN study's sweeps (grid: loss x regularizer x seeds; random search) validate."""
+from lib.studies import sweep as sweep_lib
+
+
+def test_gan_grid_and_random_search_expand():
+  path, sw = sweep_lib.load_sweep("configs/gan_study.py:variant=smoke,seeds=2,regs=none+gp+r1")
+  runs = sweep_lib.expand(path, sw)
+  assert len(runs) == 4 * 3 * 2
+  gp = [r for r in runs if r.setting["gan.gp_weight"] == 10.0]
+  assert len(gp) == 8 and all(r.setting["gan.r1_gamma"] == 0.0 for r in gp)
+  assert len({r.name for r in runs}) == len(runs)
+  path, sw = sweep_lib.load_sweep("configs/gan_study.py:variant=smoke,search=random,trials=5,seeds=1")
+  assert len(sweep_lib.expand(path, sw)) == 5
