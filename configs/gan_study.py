@@ -50,4 +50,4 @@ def get_sweep(arg: str | None = None):
   metric_mode = ("fid", "min") if a.variant != "smoke" else ("step", "max")
   return Sweep(config_arg=a.variant, settings=settings, seeds=list(range(a.seeds)),
                fixed={"total_steps": steps}, metric=metric_mode[0], mode=metric_mode[1],
-               curve="g_loss")
+               curve="d_loss")
