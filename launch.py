@@ -12,6 +12,8 @@ progress bar, warnings and a summary; library INFO lines go to train.log.
 Several processes (Slurm, TPU pod, manual): see README "Launching on several hosts".
 """
 from __future__ import annotations
+from lib.xla_cpu_flags import apply_cpu_flags  # before jax starts (lib/xla_cpu_flags.py)
+apply_cpu_flags()
 
 import json
 import logging as pylogging
