@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CONFIG ?= configs/sagan.py:digits
 WORKDIR ?= runs/default
 
-.PHONY: run test test-faults venv bench-attention bench-gan-rings clean
+.PHONY: run test test-faults venv bench-attention bench-gan-rings bench-train bench-torch clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ bench-attention: venv
 
 bench-gan-rings: venv
 	$(PY) -m benchmarks.gan_rings
+
+bench-train: venv
+	$(PY) -m benchmarks.train_step
+
+bench-torch: venv
+	$(PY) -m benchmarks.torch_ref.gan_step_vs_torch
 
 clean:
 	rm -rf $(VENV)
