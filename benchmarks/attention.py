@@ -182,6 +182,7 @@ def bench_hilo(batch: int, log, rounds: int = 9) -> list[dict]:
   times = {name: [] for name in modules}
   for _ in range(rounds):
     for name, (fwd, params, _) in compiled_fns.items():
+      jax.block_until_ready(fwd(params, x))                  # untimed, as in bench_dense
       t0 = time.perf_counter()
       jax.block_until_ready(fwd(params, x))
       times[name].append(time.perf_counter() - t0)
@@ -241,7 +242,10 @@ def bench_dense(lengths, log, rounds: int = 5, dtype=jnp.float32, torch_python=N
                 variants=None) -> list[dict]:
   """Causal dense attention, batch 1, DENSE_HEADS x DENSE_HEAD_DIM: every variant (and torch,
   when `torch_python` is given) timed once per length per round, rounds interleaved, so that
-  load from other processes falls on all of them alike; medians over the rounds."""
+  load from other processes falls on all of them alike; medians over the rounds. Each timed
+  call follows an untimed call of the same function: right after XLA's path freed its 1.5 GB
+  at 4096 tokens, the next call of another function ran 2.3x slower (measured), which would
+  charge one variant for another's memory."""
   variants = variants or dense_variants()
   prepared = {}
   for n in lengths:
@@ -260,6 +264,7 @@ def bench_dense(lengths, log, rounds: int = 5, dtype=jnp.float32, torch_python=N
   for _ in range(rounds):
     for (name, n), (fwd, bwd, args, _, _) in prepared.items():
       for i, f in enumerate((fwd, bwd)):
+        jax.block_until_ready(f(*args))       # untimed: the previous call freed other buffers
         t0 = time.perf_counter()
         jax.block_until_ready(f(*args))
         times[name, n][i].append(time.perf_counter() - t0)
