@@ -47,7 +47,7 @@ def test_killed_sweep_resumes_and_matches(uninterrupted, tmp_path):
     time.sleep(0.2)
   assert first.exists()
   again = _sweep(root)                       # the study is locked while it runs
-  assert again.returncode == 2 and "being swept" in again.stderr
+  assert again.returncode == 2 and "being swept" in " ".join(again.stderr.split())  # wrapped
   proc.send_signal(signal.SIGKILL)
   proc.wait()
   time.sleep(3)   # the orphaned run gets SIGTERM from PR_SET_PDEATHSIG and checkpoints
