@@ -250,10 +250,14 @@ def _block_size(length: int, block: int, align: int = 8) -> int:
 
 
 def _batch_chunk(batch: int, tile: int) -> int:
-  """The largest divisor of `batch` whose tiles (`tile` logits per batch element) stay
-  within TILE_ELEMENTS, at least 1."""
-  limit = max(1, TILE_ELEMENTS // tile)
-  return max(c for c in range(1, min(batch, limit) + 1) if batch % c == 0)
+  """Batch elements per step: the largest divisor of `batch` whose tiles (`tile` logits per
+  element) stay within TILE_ELEMENTS, at least 1; under a mesh of M devices (jax.set_mesh)
+  that divides the batch, a multiple of M, so that each step holds the same number of
+  elements of every batch shard (see `blocked_attention`)."""
+  mesh = jax.sharding.get_abstract_mesh()
+  devices = 1 if mesh.empty or batch % mesh.size else mesh.size
+  limit = max(TILE_ELEMENTS // tile, devices)
+  return max(c for c in range(devices, min(batch, limit) + 1, devices) if batch % c == 0)
 
 
 def blocked_attention(q, k, v, *, is_causal: bool = False, q_lengths=None, kv_lengths=None,
@@ -282,10 +286,15 @@ def blocked_attention(q, k, v, *, is_causal: bool = False, q_lengths=None, kv_le
   chunk = _batch_chunk(b, n * bq * bk)
   if chunk == b:
     out = _attention(cfg, *args)
-  else:   # a loop over chunks of the batch keeps each tile within TILE_ELEMENTS
-    split = lambda x: x.reshape((b // chunk, chunk) + x.shape[1:])
+  else:
+    # A loop over chunks of the batch keeps each tile within TILE_ELEMENTS. Step j takes the
+    # elements i * (b // chunk) + j, i < chunk: the batch axis splits as [chunk, b // chunk]
+    # and the loop runs over the second, so a batch sharded in contiguous blocks over M
+    # devices (chunk a multiple of M) keeps its sharding on the first axis and every device
+    # loops over its own elements; looping over the sharded axis would gather the batch.
+    split = lambda x: jnp.swapaxes(x.reshape((chunk, b // chunk) + x.shape[1:]), 0, 1)
     out = lax.map(lambda a: _attention(cfg, *a), tuple(split(x) for x in args))
-    out = out.reshape((b,) + out.shape[2:])
+    out = jnp.swapaxes(out, 0, 1).reshape((b,) + out.shape[2:])
   out = out[:, :t]
   if q_lengths is not None:
     valid = jnp.arange(t)[None, :] < jnp.asarray(q_lengths)[:, None]

@@ -42,8 +42,8 @@ def chosen_implementation(q, *, implementation: str | None = None, has_dense_mas
   'explicit' when the weights are returned; else the argument, else the module flag
   `IMPLEMENTATION`, else 'cudnn' on GPU for bf16/fp16 with head_dim % 8 == 0 and <= 128 and
   no dense mask (cuDNN's flash kernel takes causal and length masks as structures), 'blocked'
-  on CPU with no dense mask or bias when B * N * T * kv_len >= BLOCKED_MIN_LOGITS, 'xla'
-  otherwise.
+  on CPU with no dense mask or bias when B * N * T * kv_len >= BLOCKED_MIN_LOGITS (and q is
+  not sharded over an Explicit mesh axis), 'xla' otherwise.
   """
   if return_weights:
     return "explicit"
@@ -58,9 +58,19 @@ def chosen_implementation(q, *, implementation: str | None = None, has_dense_mas
     return "cudnn"
   b, t, n = q.shape[0], q.shape[1], q.shape[2]
   if (jax.default_backend() == "cpu" and not has_dense_mask and not has_bias
-      and b * n * t * (t if kv_len is None else kv_len) >= BLOCKED_MIN_LOGITS):
+      and b * n * t * (t if kv_len is None else kv_len) >= BLOCKED_MIN_LOGITS
+      and not _explicitly_sharded(q)):
     return "blocked"
   return "xla"
+
+
+def _explicitly_sharded(x) -> bool:
+  """True when x's type carries a sharding over an Explicit mesh axis: the blocked kernel's
+  reshapes have no sharding rule there (the project's meshes use Auto axes)."""
+  try:
+    return any(axis is not None for axis in jax.typeof(x).sharding.spec)
+  except (AttributeError, TypeError):
+    return False
 
 
 def repeat_kv_heads(x, num_heads: int):

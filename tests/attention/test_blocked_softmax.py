@@ -179,3 +179,36 @@ def test_no_retrace_and_one_log_line(caplog):
       f(q + i, k, v).block_until_ready()
   assert len(traces) == 1
   assert sum("blocked path" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_batch_chunks_keep_a_sharded_batch_local(monkeypatch):
+  """Under an Auto mesh over the 8 simulated devices, the loop over batch chunks runs over
+  each shard's own elements: no collective in the compiled gradient, same values."""
+  from jax.sharding import AxisType, NamedSharding, PartitionSpec
+  devices = jax.devices()
+  assert len(devices) == 8                                    # conftest
+  q, k, v, dout = random_inputs(8, 16, 32, 32, 2, 2, 8)
+  fn = functools.partial(bs.blocked_attention, is_causal=True, block_q=8, block_k=8)
+  monkeypatch.setattr(bs, "TILE_ELEMENTS", 1)                 # force the chunked loop
+  reference = value_and_grads(fn)(q, k, v, dout)
+  mesh = jax.make_mesh((8,), ("data",), axis_types=(AxisType.Auto,), devices=devices)
+  batch = NamedSharding(mesh, PartitionSpec("data"))
+  with jax.set_mesh(mesh):
+    assert bs._batch_chunk(16, 1) == 8
+    step = jax.jit(value_and_grads(fn), in_shardings=batch, out_shardings=batch)
+    hlo = step.lower(q, k, v, dout).compile().as_text()
+    got = step(q, k, v, dout)
+  for collective in ("all-gather", "all-reduce", "all-to-all", "collective-permute"):
+    assert collective not in hlo
+  for a, r in zip(got, reference):
+    np.testing.assert_allclose(a, r, atol=1e-6)
+
+
+def test_explicitly_sharded_inputs_keep_the_xla_path():
+  from jax.sharding import AxisType, NamedSharding, PartitionSpec
+  mesh = jax.make_mesh((8,), ("data",), axis_types=(AxisType.Explicit,), devices=jax.devices())
+  x = jax.device_put(jnp.zeros((8, 1024, 8, 64)), NamedSharding(mesh, PartitionSpec("data")))
+  with jax.set_mesh(mesh):
+    paths = []
+    jax.jit(lambda x: paths.append(dp.chosen_implementation(x)) or x).lower(x)
+  assert paths == ["xla"] and dp.chosen_implementation(jnp.zeros((8, 1024, 8, 64))) == "blocked"
