@@ -32,6 +32,9 @@ _CUDNN_DTYPES = (jnp.bfloat16, jnp.float16)
 # logits leave the caches and the blocked kernel was faster (benchmarks/attention.py, suite
 # "dense"; benchmarks/results/attention_vs_torch_cpu.md).
 BLOCKED_MIN_LOGITS = 1 << 22
+# ... and at least this many keys: with fewer the keys fit one tile, nothing is blocked, and
+# HiLo / PVT / Twins shapes (49 keys, batch 64) ran 0.8-1.1x of XLA's time; 98+ keys gained.
+BLOCKED_MIN_KEYS = 128
 
 
 def chosen_implementation(q, *, implementation: str | None = None, has_dense_mask: bool = False,
@@ -42,8 +45,9 @@ def chosen_implementation(q, *, implementation: str | None = None, has_dense_mas
   'explicit' when the weights are returned; else the argument, else the module flag
   `IMPLEMENTATION`, else 'cudnn' on GPU for bf16/fp16 with head_dim % 8 == 0 and <= 128 and
   no dense mask (cuDNN's flash kernel takes causal and length masks as structures), 'blocked'
-  on CPU with no dense mask or bias when B * N * T * kv_len >= BLOCKED_MIN_LOGITS (and q is
-  not sharded over an Explicit mesh axis), 'xla' otherwise.
+  on CPU with no dense mask or bias when B * N * T * kv_len >= BLOCKED_MIN_LOGITS and
+  kv_len >= BLOCKED_MIN_KEYS (and q is not sharded over an Explicit mesh axis), 'xla'
+  otherwise.
   """
   if return_weights:
     return "explicit"
@@ -57,8 +61,9 @@ def chosen_implementation(q, *, implementation: str | None = None, has_dense_mas
       and head_dim <= 128 and not has_dense_mask):
     return "cudnn"
   b, t, n = q.shape[0], q.shape[1], q.shape[2]
+  s = t if kv_len is None else kv_len
   if (jax.default_backend() == "cpu" and not has_dense_mask and not has_bias
-      and b * n * t * (t if kv_len is None else kv_len) >= BLOCKED_MIN_LOGITS
+      and b * n * t * s >= BLOCKED_MIN_LOGITS and s >= BLOCKED_MIN_KEYS
       and not _explicitly_sharded(q)):
     return "blocked"
   return "xla"

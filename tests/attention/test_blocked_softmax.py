@@ -146,6 +146,8 @@ def test_dispatch_picks_blocked_on_cpu_for_large_logits(monkeypatch):
   assert dp.chosen_implementation(big) == "blocked"
   assert dp.chosen_implementation(small) != "blocked"
   assert dp.chosen_implementation(big, kv_len=16) != "blocked"   # short cross attention
+  assert dp.chosen_implementation(jnp.zeros((64, 196, 12, 64)), kv_len=49) == "xla"  # HiLo
+  assert dp.chosen_implementation(jnp.zeros((16, 196, 12, 64))) == "blocked"
   assert dp.chosen_implementation(big, has_dense_mask=True) != "blocked"
   assert dp.chosen_implementation(big, has_bias=True) != "blocked"
   assert dp.chosen_implementation(big, return_weights=True) == "explicit"
