@@ -7,6 +7,7 @@ checkpoints -> results.json.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import time
 from typing import Any
@@ -158,12 +159,22 @@ class Trainer:
       try:
         state = self.initial_state()
         step = int(jax.device_get(state.step))
-        if self.restored_step is not None and step >= self.config.total_steps:
+        if self.restored_step is not None and step > self.config.total_steps:
           raise ConfigError(
               f"the run in {self.workdir} is already at step {step} and config.total_steps="
               f"{self.config.total_steps}: nothing to train. To train further pass "
               f"--config.total_steps=<more than {step}>; to re-score it, "
               f"python launch.py --mode eval --workdir {self.workdir}.")
+        if self.restored_step is not None and step == self.config.total_steps:
+          done = self._results_of(step)
+          if done is not None:   # a requeued job that had finished: nothing to do, not a failure
+            logging.warning("the run in %s is already complete at step %d (results.json); "
+                            "nothing to train. To train further pass --config.total_steps=<more "
+                            "than %d>.", self.workdir, step, step)
+            self.final_state = state
+            return done
+          logging.warning("the run in %s reached step %d but was stopped before its final "
+                          "evaluation: finishing it", self.workdir, step)
         if lock is not None:      # from here on the run writes: say who holds the workdir
           lock.record()
           run_log.attach(self.workdir)
@@ -178,6 +189,15 @@ class Trainer:
     finally:
       if lock is not None:
         lock.release()
+
+  def _results_of(self, step: int) -> dict | None:
+    """The results.json of a run that finished at `step`, or None."""
+    try:
+      with open(os.path.join(self.workdir, "results.json")) as f:
+        results = json.load(f)
+    except (OSError, ValueError):
+      return None
+    return results if results.get("step") == step else None
 
   def _step_report(self) -> observability.StepReport:
     """Compiles the step ahead (the calls that follow reuse the executable) and reads its
@@ -212,7 +232,8 @@ class Trainer:
     evaluators = evaluators_lib.make_evaluators(c, self.task, self.mesh, self.state_shardings,
                                                 self.workdir)
     writer = MetricWriter(self.workdir, enabled=self.is_main)
-    report = self._step_report()
+    finishing = step >= c.total_steps       # restarted after its last checkpoint: no training
+    report = None if finishing else self._step_report()
     window = profiling.ProfileWindow(c.profile, self.workdir)
     first_row = True
     lr_keys = validate.learning_rate_keys(c)
@@ -258,7 +279,7 @@ class Trainer:
           if eval_now:
             row.update(evaluators_lib.run_all(evaluators, state, step, final=False))
             t_last = time.time()
-          if row and not last:
+          if row:  # the last row too, before the final checkpoint: see writers.py
             writer.write(step, row)
           if preempted:
             self.checkpoints.wait()
@@ -270,9 +291,9 @@ class Trainer:
             return {"stopped_at": step}
         self.checkpoints.finish()
         results = {"step": step, **evaluators_lib.run_all(evaluators, state, step, final=True)}
-      row.update({k: v for k, v in results.items()
-                  if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)})
-      writer.write(step, row)
+      writer.update(step, {k: v for k, v in results.items()
+                           if k != "step" and isinstance(v, (int, float))
+                           and not isinstance(v, bool)}, replace=finishing)
     finally:
       progress.close()
       window.close()

@@ -6,6 +6,9 @@ the last checkpoint by a run that died are not repeated. Each row is one `write`
 line on an O_APPEND descriptor, and `read_metrics` skips a partial last line (a kill in the
 middle of a write) with a warning instead of failing. The metrics of one step (training means,
 evaluators, the final results) are one row; a key given twice in a row is a bug and raises.
+The last step's training row is written before its checkpoint, like every other row, and the
+final results are merged into it afterwards (`MetricWriter.update`, an atomic rewrite), so a run
+killed between its last checkpoint and its results finishes on restart without losing that row.
 """
 from __future__ import annotations
 
@@ -29,7 +32,8 @@ class MetricWriter:
     self._fd = None
     if not enabled:
       return
-    self._fd = os.open(os.path.join(workdir, FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    self._path = os.path.join(workdir, FILE)
+    self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
       from tensorboardX import SummaryWriter
       self._tb = SummaryWriter(os.path.join(workdir, "tb"))
@@ -40,14 +44,37 @@ class MetricWriter:
     if not self.enabled:
       return
     row = {"step": int(step), "time": time.time()}
+    self._add(row, step, metrics, replace=False)
+    os.write(self._fd, (json.dumps(row) + "\n").encode())
+
+  def update(self, step: int, metrics: dict, replace: bool = False) -> None:
+    """Adds `metrics` to the row of `step` (written before); appends a row when there is none.
+    `replace` lets them overwrite keys the row has (a restart adding again the results that a
+    killed run had added). Atomic: the file is rewritten beside and renamed over, then reopened
+    for appending."""
+    if not self.enabled:
+      return
+    path = self._path
+    with open(path) as f:
+      rows = _parse(f.read().split("\n"), path)
+    mine = [r for r in rows if int(r.get("step", -1)) == int(step)]
+    if not mine:
+      self.write(step, metrics)
+      return
+    row = mine[-1]
+    self._add(row, step, metrics, replace)
+    _rewrite(path, rows)
+    os.close(self._fd)
+    self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+
+  def _add(self, row: dict, step: int, metrics: dict, replace: bool) -> None:
     for k, v in metrics.items():
-      if k in row:
+      if k in row and not replace:
         raise ValueError(f"metric {k!r} given twice for step {step}")
       v = float(np.asarray(v))
       row[k] = v if math.isfinite(v) else str(v)
       if self._tb is not None:
         self._tb.add_scalar(k, v, int(step))
-    os.write(self._fd, (json.dumps(row) + "\n").encode())
 
   def write_image(self, step: int, tag: str, image: np.ndarray) -> None:
     if self.enabled and self._tb is not None:
@@ -95,10 +122,15 @@ def truncate_metrics(workdir: str, step: int) -> int:
   kept = [r for r in rows if int(r.get("step", 0)) <= step]
   removed = sum(1 for l in lines if l.strip()) - len(kept)
   if removed:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-      f.writelines(json.dumps(r) + "\n" for r in kept)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
+    _rewrite(path, kept)
   return removed
+
+
+def _rewrite(path: str, rows: list[dict]) -> None:
+  tmp = f"{path}.tmp{os.getpid()}"
+  with open(tmp, "w") as f:
+    f.writelines(json.dumps(r) + "\n" for r in rows)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+

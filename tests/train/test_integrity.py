@@ -85,9 +85,16 @@ def _flip_byte(step_dir, target):
 
 
 def _truncate(step_dir, target):
-  path = _largest_file(os.path.join(step_dir, "state"))
-  with open(path, "r+b") as f:
-    f.truncate(os.path.getsize(path) // 2)
+  """Cuts every array-data file in half, as an interrupted copy would. (One file is not enough
+  to damage anything for sure: OCDBT files also hold B-tree nodes a newer version superseded,
+  and cutting only those leaves every array whole, so step 4 would rightly be used.)"""
+  state = os.path.join(step_dir, "state")
+  for folder in (os.path.join(state, "d"), os.path.join(state, "ocdbt.process_0", "d")):
+    for name in os.listdir(folder) if os.path.isdir(folder) else ():
+      path = os.path.join(folder, name)
+      with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+  assert _plain_orbax_restore(step_dir, target) is None   # the damage is real: Orbax fails
 
 
 def _delete_data_item(step_dir, target):
