@@ -4,9 +4,11 @@ Usage (from the repository root):
   python -m benchmarks.gan_rings                # full run, writes benchmarks/results/gan_rings.*
   python -m benchmarks.gan_rings --quick        # fewer seeds and steps
 
-Data: 8 Gaussians of std 0.02 on a circle of radius 2 (the ring of Metz et al. 2017, also
+Data: 8 Gaussians of std 0.05 on a circle of radius 2 (the ring of Metz et al. 2017, also
 used by R3GAN, Huang et al. 2024, Sec. 3). Models: MLP generator and discriminator (3 hidden
-layers of 128 ReLU units, z of dimension 64). Every setting trains with the real
+layers of 128 ReLU units, z of dimension 64; research/gan_rings/model.py). The geometry, the
+sampler and the metric live in lib/data/rings.py; the same runs through launch.py and the
+sweep machinery are configs/gan_study.py:rings. Every setting trains with the real
 `lib.tasks.gan.train_step` (its losses and regularizers, no copy): the 2-D points are fed as
 [B, 1, 1, 2] "images", and all seeds train at once under jax.vmap.
 
@@ -32,76 +34,25 @@ import argparse
 import csv
 import os
 import time
-from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from benchmarks.machine import machine
-from configs._gan import gan_config
-from lib.nn.class_head import DiscriminatorHead
+from configs.gan_study import rings_config
+from lib.data.rings import NUM_MODES, RADIUS, STD, mode_coverage, ring_centers, sample_ring  # noqa: F401
 from lib.tasks import gan
+from lib.train.ring_evaluators import generator_points
+from research.gan_rings.model import MLPDiscriminator, MLPGenerator  # noqa: F401
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-NUM_MODES, RADIUS, STD = 8, 2.0, 0.05
 SETTINGS = ("rpgan_r1_r2", "nonsaturating", "wgan_clip", "wgan_gp")
 
 
-class MLPGenerator(nn.Module):
-  """z -> MLP -> an 'image' of `output_shape` (here [1, 1, 2]: a 2-D point)."""
-  output_shape: tuple = (1, 1, 2)
-  hidden: int = 128
-  depth: int = 3
-  num_classes: int = 0
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, z, labels=None, train: bool = False):
-    h = z
-    if self.num_classes:
-      h = jnp.concatenate([h, nn.Embed(self.num_classes, 8, name="label_embed")(labels)], -1)
-    for i in range(self.depth):
-      h = nn.relu(nn.Dense(self.hidden, dtype=self.dtype, name=f"fc{i}")(h))
-    out = nn.Dense(int(np.prod(self.output_shape)), dtype=self.dtype, name="out")(h)
-    return out.reshape((-1,) + tuple(self.output_shape))
-
-
-class MLPDiscriminator(nn.Module):
-  hidden: int = 128
-  depth: int = 3
-  num_classes: int = 0
-  class_head: str = "projection"
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x, labels=None, train: bool = False):
-    h = x.reshape(x.shape[0], -1)
-    for i in range(self.depth):
-      h = nn.relu(nn.Dense(self.hidden, dtype=self.dtype, name=f"fc{i}")(h))
-    return DiscriminatorHead(self.num_classes, self.class_head, spectral_norm=False,
-                             kernel_init=nn.initializers.lecun_normal(), name="head")(
-                                 h, labels, train)
-
-
-def ring_centers() -> np.ndarray:
-  a = 2 * np.pi * np.arange(NUM_MODES) / NUM_MODES
-  return RADIUS * np.stack([np.cos(a), np.sin(a)], -1)
-
-
-def sample_ring(rng, n: int):
-  kc, kn = jax.random.split(rng)
-  idx = jax.random.randint(kc, (n,), 0, NUM_MODES)
-  return jnp.asarray(ring_centers(), jnp.float32)[idx] + STD * jax.random.normal(kn, (n, 2))
-
-
 def ring_config(setting: str, steps: int, batch: int = 128, hidden: int = 128):
-  c = gan_config()
-  c.total_steps = steps
-  c.generator.update(name="benchmarks.gan_rings.MLPGenerator", hidden=hidden)
-  c.discriminator.update(name="benchmarks.gan_rings.MLPDiscriminator", hidden=hidden)
-  c.gan.z_dim = 64
+  """configs/gan_study.py's rings base (MLP, z 64, Adam b1 0 b2 0.99) with `setting`."""
+  c = rings_config(steps, batch, hidden)
   adam = dict(name="adam", schedule="cosine", b1=0.0, b2=0.99)
   if setting == "rpgan_r1_r2":
     c.gan.update(loss="relativistic", r1_gamma=0.1, r2_gamma=0.1)
@@ -156,23 +107,14 @@ def train_rings(config, seeds, steps: int, chunk: int = 250):
 
 def evaluate(points: np.ndarray) -> dict:
   """Modes covered (>= 1% of samples within 3 std) and the high-quality fraction."""
-  d = np.linalg.norm(points[:, None, :] - ring_centers()[None], axis=-1)        # [N, 8]
-  near = d < 3 * STD
-  counts = near.sum(0)
-  return {"modes": int((counts >= 0.01 * len(points)).sum()),
-          "high_quality": float(near.any(1).mean())}
+  return mode_coverage(points)
 
 
 def samples_of(config, states, n: int = 2000):
-  """Generator outputs (not gan.sample, which clips images to [-1, 1])."""
-  G = gan.generator_of(config)
-
-  def one(state, key):
-    z = gan.sample_z(key, n, config.gan.z_dim)
-    out, _ = gan.apply_model(G, state.params["G"], state.model_state["G"], z, None, train=False)
-    return out.reshape(n, 2)
+  """Generator outputs per seed (not gan.sample, which clips images to [-1, 1])."""
   keys = jax.random.split(jax.random.key(123), jax.tree.leaves(states.step)[0].shape[0])
-  return np.asarray(jax.jit(jax.vmap(one))(states, keys))
+  return np.asarray(jax.jit(jax.vmap(lambda s, k: generator_points(config, s, k, n)))(
+      states, keys))
 
 
 def weights_at_extremes(params_d) -> np.ndarray:

@@ -1,13 +1,15 @@
 """Builds a source from `config.data` and answers what the rest of the code asks about it.
 
 Keys read (missing or empty ones take the default in brackets):
-  source       'digits' | 'shapes' | 'tfds' | 'folder'
+  source       'digits' | 'shapes' | 'tfds' | 'folder' | 'rings' (and the sequence sources)
   image_size   side of the square images [32; tfds: native size when 0]
   channels     1 or 3 [digits 1, shapes 3, folder 3, tfds native]
   shapes:      num_train [10000], num_test [1000] (also the length of other splits),
                max_objects [3], shapes_seed [0] (the dataset itself, not the loader order)
   tfds:        name, data_dir [~/tensorflow_datasets], image_key ['image'], label_key ['label']
   folder:      path (see folder.py for the layout)
+  rings:       num_<split> [train 2^20, others 2000], rings_seed [0]: points of the ring of 8
+               Gaussians as [1, 1, 2] 'images' (rings.py; not in [-1, 1]), label = mode
 Every source gives dicts of numpy arrays: 'image' float32 [H, W, C] in [-1, 1] and, when it
 has labels, 'label' int32; shapes adds 'num_objects', 'masks' and 'labels_multi'.
 """
@@ -17,10 +19,13 @@ from typing import Any, Protocol
 
 from lib.data.digits import DigitsSource
 from lib.data.folder import FolderSource
+from lib.data.rings import DEFAULT_LENGTH as RINGS_LENGTH
+from lib.data.rings import RingsSource
 from lib.data.shapes import ShapesSource
 from lib.data.tfds_source import TfdsSource
 
-SOURCES = ("digits", "shapes", "tfds", "folder", "listops", "pathfinder", "digit_pixels")
+SOURCES = ("digits", "shapes", "tfds", "folder", "listops", "pathfinder", "digit_pixels",
+           "rings")
 
 
 class Source(Protocol):
@@ -60,6 +65,10 @@ def make_source(data_config: Any, split: str) -> Source:
   if kind == "folder":
     return FolderSource(config_value(data_config, "path", ""), split, image_size=size or 32,
                         channels=channels or 3)
+  if kind == "rings":
+    length = config_value(data_config, f"num_{split}", RINGS_LENGTH.get(split, 2000))
+    return RingsSource(split, length=int(length),
+                       seed=int(config_value(data_config, "rings_seed", 0)))
   if kind in ("listops", "pathfinder", "digit_pixels"):   # sequence tasks (lib/studies)
     return _sequence_source(kind, data_config, split, size)
   raise ValueError(f"data.source is {kind!r}; known sources: {SOURCES}")

@@ -15,9 +15,9 @@ SHAPE = (8, 8, 1)
 def config(**gan_keys):
   c = gan_config()
   c.total_steps = 10
-  c.generator.update(name="benchmarks.gan_rings.MLPGenerator", output_shape=SHAPE, hidden=32,
+  c.generator.update(name="research.gan_rings.model.MLPGenerator", output_shape=SHAPE, hidden=32,
                      depth=2)
-  c.discriminator.update(name="benchmarks.gan_rings.MLPDiscriminator", hidden=32, depth=2)
+  c.discriminator.update(name="research.gan_rings.model.MLPDiscriminator", hidden=32, depth=2)
   c.gan.z_dim = 8
   c.gan.update(gan_keys)
   c.data.batch_size = 8 * c.gan.n_critic
