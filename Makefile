@@ -19,7 +19,7 @@ run: venv
 	$(PY) launch.py --config $(CONFIG) --workdir $(WORKDIR)
 
 test: venv
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 tests
 
 test-faults: venv
 	$(PY) -m tests.fault_injection --trials 8 --kills 3

@@ -63,7 +63,10 @@ def get_sweep(arg: str | None = None):
   a = parse_arg(arg, variant="listops", kernels="dot_product+linear+performer+local",
                 seeds=3, steps=0)
   steps = a.steps or get_config(a.variant).total_steps
+  kernels = a.kernels.split("+")
   return Sweep(config_arg=a.variant,
-               settings=grid({"model.attention": a.kernels.split("+")}),
+               settings=grid({"model.attention": kernels}),
                seeds=list(range(a.seeds)), fixed={"total_steps": steps},
-               metric="accuracy", mode="max", curve="loss")
+               metric="accuracy", mode="max", curve="loss",
+               columns=("steps_per_sec", "step_memory_bytes"),
+               baseline={"model.attention": "dot_product"} if "dot_product" in kernels else {})

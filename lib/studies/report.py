@@ -8,6 +8,10 @@ each metric over seeds, the number of seeds; the best setting is marked only whe
 interval separates from every other's) and PNGs (metric vs each key with per-seed points;
 learning curves from metrics.jsonl, mean over seeds per setting).
 The swept keys come from sweep.json; every value is read from the run's config.json.
+Besides results.json, each run's metrics.jsonl gives two run statistics: steps_per_sec (the
+median of the logged rows after the first, which holds the compilation) and step_memory_bytes
+(the compiled step's device memory, compile/total_bytes_per_device). A sweep's `columns` are
+shown in the table beside the metric, with their ratio to the `baseline` setting's mean.
 """
 from __future__ import annotations
 
@@ -54,8 +58,32 @@ def read_runs(root: str) -> tuple[dict, list[dict]]:
           row[k] = v
     else:
       row["status"] = "unfinished"
+    row.update(run_statistics(wd))
     rows.append(row)
   return plan, rows
+
+
+def run_statistics(workdir: str) -> dict:
+  """steps_per_sec and step_memory_bytes of a run, read from its metrics.jsonl."""
+  rates, memory = [], None
+  path = os.path.join(workdir, "metrics.jsonl")
+  if os.path.exists(path):
+    with open(path) as f:
+      for line in f:
+        try:
+          r = json.loads(line)
+        except ValueError:
+          continue
+        if memory is None and isinstance(r.get("compile/total_bytes_per_device"), (int, float)):
+          memory = float(r["compile/total_bytes_per_device"])
+        if isinstance(r.get("steps_per_sec"), (int, float)):
+          rates.append(float(r["steps_per_sec"]))
+  out = {}
+  if len(rates) > 1:
+    out["steps_per_sec"] = float(np.median(rates[1:]))
+  if memory is not None:
+    out["step_memory_bytes"] = memory
+  return out
 
 
 def group(plan: dict, rows: list[dict]) -> list[tuple[tuple, list[dict]]]:
@@ -112,13 +140,18 @@ def markdown(plan: dict, summary: list[dict], rows: list[dict]) -> str:
   m = plan["metric"]
   keys = plan["keys"]
   best = best_index(plan, summary)
+  columns = list(plan.get("columns", ()))
+  base = _baseline(plan, summary)
+  extra_head = []
+  for c in columns:
+    extra_head += [f"{c} mean"] + ([f"{c} / baseline"] if base is not None else [])
   lines = [f"# Study `{plan['spec']}`", "",
            f"{len([r for r in rows if r.get('status') == 'finished'])} of {len(rows)} runs "
            f"finished. Metric `{m}` ({plan['mode']}): mean, std over seeds and the 95% "
            f"percentile bootstrap interval of the mean; the best setting is marked only when "
            f"its interval separates from every other setting's.", "",
-           "| " + " | ".join(keys + ["seeds", f"{m} mean", "std", "95% interval", "best"]) +
-           " |", "|" + "---|" * (len(keys) + 5)]
+           "| " + " | ".join(keys + ["seeds", f"{m} mean", "std", "95% interval", "best"] +
+                             extra_head) + " |", "|" + "---|" * (len(keys) + 5 + len(extra_head))]
   for i, s in enumerate(summary):
     st = s["metrics"].get(m)
     cells = [_cell(s["setting"][k]) for k in keys] + [str(s["n"])]
@@ -127,8 +160,27 @@ def markdown(plan: dict, summary: list[dict], rows: list[dict]) -> str:
     else:
       cells += ["-", "-", "-"]
     cells.append("**best**" if i == best else "")
+    for c in columns:
+      v = s["metrics"].get(c, {}).get("mean")
+      cells.append(_cell(v) if v is not None else "-")
+      if base is not None:
+        b = base["metrics"].get(c, {}).get("mean")
+        cells.append(f"{v / b:.2f}x" if v is not None and b else "-")
     lines.append("| " + " | ".join(cells) + " |")
+  if base is not None and columns:
+    lines += ["", "Baseline: " + ", ".join(f"{k}={_cell(v)}" for k, v in plan["baseline"].items())
+              + ". steps_per_sec and step_memory_bytes are read from each run's metrics.jsonl "
+              "(median logged rate after the compiling first row; the compiled step's device "
+              "memory)."]
   return "\n".join(lines) + "\n"
+
+
+def _baseline(plan: dict, summary: list[dict]) -> dict | None:
+  want = plan.get("baseline") or {}
+  for s in summary if want else ():
+    if all(s["setting"].get(k) == v for k, v in want.items()):
+      return s
+  return None
 
 
 def write_csv(path: str, plan: dict, rows: list[dict]) -> None:

@@ -66,6 +66,7 @@ def write_plan(root: str, spec: str, path: str, sweep: sweep_lib.Sweep, runs) ->
   write_json_atomically(os.path.join(root, "sweep.json"), dict(
       spec=spec, config=path, config_arg=sweep.config_arg, keys=keys, metric=sweep.metric,
       mode=sweep.mode, curve=sweep.curve, fixed=dict(sweep.fixed),
+      columns=list(sweep.columns), baseline=dict(sweep.baseline),
       runs=[dict(name=r.name, overrides=r.overrides, seed=r.seed) for r in runs]))
 
 

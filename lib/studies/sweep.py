@@ -31,6 +31,11 @@ class Sweep:
   mode: str = "max"                  # max | min
   curve: str = "loss"                # the metrics.jsonl key of the learning-curve plot
   slurm: dict = dataclasses.field(default_factory=dict)   # submitit parameters
+  # Extra table columns (results.json metrics, or the run statistics the report reads from
+  # metrics.jsonl: steps_per_sec, step_memory_bytes), each also shown relative to `baseline`,
+  # a setting of the sweep (e.g. {"model.attention": "dot_product"}) when one is given.
+  columns: Sequence[str] = ()
+  baseline: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,6 +195,10 @@ def expand(config_path: str, sweep: Sweep) -> list[Run]:
   seeds = _check_seeds(sweep.seeds)
   if sweep.mode not in ("max", "min"):
     raise ConfigError(f"sweep mode must be 'max' or 'min', got {sweep.mode!r}")
+  if sweep.baseline and not any(all(st.get(k) == v for k, v in sweep.baseline.items())
+                                for st in sweep.settings):
+    raise ConfigError(f"sweep baseline {sweep.baseline!r} is none of its settings: name one of "
+                      f"them (e.g. {dict(sweep.settings[0])!r})")
   module = load_config_module(config_path)
   runs, names = [], set()
   for setting in sweep.settings:
