@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 CONFIG ?= configs/sagan.py:digits
 WORKDIR ?= runs/default
 
-.PHONY: run test test-faults venv bench-attention bench-gan-rings bench-train bench-torch clean
+.PHONY: run test test-faults venv bench-attention bench-gan-rings bench-train bench-torch \
+	study-lra clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +36,18 @@ bench-train: venv
 
 bench-torch: venv
 	$(PY) -m benchmarks.torch_ref.gan_step_vs_torch
+
+# Study 1 of the README: attention kernels x 3 seeds on the three miniature LRA tasks, matched
+# steps, one run at a time (the table's steps/s must not share the cores). STUDY_DIR keeps runs.
+STUDY_DIR ?= runs/lra_study
+LRA_KERNELS ?= dot_product+linear+performer+local
+LRA_STEPS ?= 300
+study-lra: venv
+	for task in listops digits pathfinder; do \
+	  $(PY) launch.py --sweep configs/lra.py:$$task,kernels=$(LRA_KERNELS),steps=$(LRA_STEPS) \
+	    --workdir $(STUDY_DIR)/$$task || exit $$?; \
+	  $(PY) -m lib.studies.report $(STUDY_DIR)/$$task || exit $$?; \
+	done
 
 clean:
 	rm -rf $(VENV)
