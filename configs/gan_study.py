@@ -25,8 +25,18 @@ Commands:
   python -m lib.studies.report /tmp/gan_study_digits
   python launch.py --sweep configs/gan_study.py:variant=digits,search=random,trials=20 \
       --workdir runs/gan_search
-Result when last run: not run yet (see benchmarks/results/studies/gan_rings_losses_regs and
-gan_digits_losses_regs once stored).
+Result when last run (2026-12-02, 2-core AMD EPYC CPU shared with other jobs, 1 device):
+  rings (60 runs, 2500 steps, 21 min 40 s wall at --parallel 2; one run alone 23.5 s):
+  modes per seed (of 8) | nonsaturating | hinge | relativistic
+    none                |  2 1 1 2 2    | 3 4 3 4 3 | 2 2 3 2 3
+    r1 (0.1)            |  7 7 8 6 8    | 6 7 6 7 6 | 8 8 8 8 7
+    r1r2 (0.1, 0.1)     |  8 8 8 8 8    | 8 8 8 8 8 | 8 8 8 8 8
+    gp (0.1)            |  6 8 7 8 6    | 7 6 7 7 7 | 8 8 7 7 6
+  R3GAN's claim holds (RpGAN + R1 + R2: all 8 modes in 5/5 seeds; plain NS: 1-2 modes in
+  every seed), but R1 + R2 with any of the three losses covers all 8 in 5/5 seeds, and RpGAN
+  alone covers 2-3: the regularizer pair does the work at this budget.
+  benchmarks/results/studies/gan_rings_losses_regs/.
+  digits_study: see benchmarks/results/studies/gan_digits_losses_regs/ (not stored yet).
 """
 from configs._gan import gan_config
 from configs.common import parse_arg
