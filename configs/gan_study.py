@@ -1,4 +1,4 @@
-"""GAN ablation study (issue 12, study 2): loss x regularizer x seeds at matched budgets
+r"""GAN ablation study (issue 12, study 2): loss x regularizer x seeds at matched budgets
 (StudioGAN / compare_gan style: every factor is one config key), on the ring of 8 Gaussians and
 on the embedded digits, and a budgeted random search over the optimizer (Lucic et al., "Are
 GANs Created Equal?").
@@ -9,7 +9,7 @@ Variants (the base config of every run; `get_config(variant)`):
                 (lib/data/rings.py), evaluator `ring_modes` at the end only (modes, high_quality
                 on 2000 raw G samples). Regularizers at the benchmark's toy values
                 (RING_REGULARIZERS: R1/R2 gamma 0.1, GP weight 0.1). Metric: modes, max.
-  digits_study  configs/dcgan.py:digits cut to a CPU budget: 16x16 digits, 800 steps, final FID,
+  digits_study  configs/dcgan.py:digits cut to a CPU budget: 16x16 digits, 500 steps, final FID,
                 KID, precision/recall on 500 samples (vit_digits features). Metric: fid, min.
                 Regularizers at REGULARIZERS (R1/R2 gamma 1, GP weight 10). The issue asks for 5
                 seeds; the sweep's default is 3 so that 36 runs fit the 2-core CPU's budget.
@@ -59,7 +59,7 @@ RING_REGULARIZERS = {**REGULARIZERS, "gp": {"gan.gp_weight": 0.1},
                      "r1r2": {"gan.r1_gamma": 0.1, "gan.r2_gamma": 0.1}}
 VARIANTS = ("rings", "digits_study", "digits", "shapes", "cifar10", "smoke")
 RING_STEPS = 2500
-DIGITS_STUDY_STEPS = 800
+DIGITS_STUDY_STEPS = 500
 
 
 def rings_config(steps: int = RING_STEPS, batch: int = 128, hidden: int = 128):
@@ -84,7 +84,7 @@ def digits_study_config():
   c = dcgan_config("digits")
   c.data.image_size = c.generator.image_size = 16
   c.total_steps = DIGITS_STUDY_STEPS
-  c.log_every, c.checkpoint.every_steps = 50, 400
+  c.log_every, c.checkpoint.every_steps = 50, 250
   c.eval.every_steps = 10**9          # the evaluators run at the end only
   c.eval.metric_samples = 500
   c.eval.num_samples = 64
