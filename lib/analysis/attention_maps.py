@@ -14,19 +14,14 @@ rounded, so flow values carry an absolute error of about (number of edges) / sca
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
-import jax
 import numpy as np
 import scipy.sparse
 import scipy.sparse.csgraph
 
+from lib.analysis.intermediates import collect
 from lib.errors import DataError
-
-
-def _natural_key(path: str):
-  return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path)]
 
 
 def attention_weights_of(intermediates: Any, name: str = "attention_weights") -> np.ndarray:
@@ -35,16 +30,11 @@ def attention_weights_of(intermediates: Any, name: str = "attention_weights") ->
   Unrolled models sow one [B, N, T, S] per `block_<i>` (ordered by i, not as strings);
   scanned ones (`nn.scan`, intermediates on axis 0) sow one [depth, B, N, T, S] already stacked.
   """
-  found = []
-  for path, leaf in jax.tree_util.tree_leaves_with_path(intermediates):
-    keys = [str(getattr(k, "key", getattr(k, "idx", k))) for k in path]
-    if name in keys:
-      found.append(("/".join(keys), np.asarray(leaf)))
+  found = collect(intermediates, name)
   if not found:
     raise DataError(f"no '{name}' among the intermediates; apply the model with "
                     "lib.analysis.intermediates.sown_intermediates(..., attention_weights=True) "
                     "(or Run.intermediates) so the attention kernels return their weights")
-  found.sort(key=lambda kv: _natural_key(kv[0]))
   layers = []
   for _, w in found:
     layers.extend(list(w) if w.ndim == 5 else [w])  # scanned: [depth, B, N, T, S]
