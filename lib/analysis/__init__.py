@@ -1,2 +1,10 @@
-"""analysis: the notebook API over runs and checkpoints."""
+"""analysis: the notebook API over runs and checkpoints, and the analysis math (one file per
+method: attention maps, CKA, rank collapse, probes, relative representations, weight
+matching)."""
+from lib.analysis.attention_maps import (attention_flow, attention_rollout,
+                                         attention_weights_of, residual_attention)
+from lib.analysis.cka import cka_matrix, linear_cka, minibatch_cka
+from lib.analysis.intermediates import collect, sown_intermediates
+from lib.analysis.probes import linear_probe, logit_lens, probe_layers, vit_head_fn
+from lib.analysis.rank_collapse import relative_residual, residual_per_layer
 from lib.analysis.run import Run, load_run

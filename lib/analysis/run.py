@@ -14,7 +14,8 @@ from jax.sharding import SingleDeviceSharding
 
 from lib import data as data_lib
 from lib.train import checkpoint as ckpt
-from lib.errors import WorkdirError
+from lib.analysis.intermediates import sown_intermediates
+from lib.errors import ConfigError, WorkdirError
 from lib.train.config_io import config_from_json
 from lib.train.workdir import read_config_json
 from lib.train.imports import import_symbol
@@ -39,6 +40,32 @@ class Run:
 
   def sample(self, rng: jax.Array, n: int, labels=None):
     return self.task.sample(self.config, self.state, rng, n, labels)
+
+  def curves(self) -> dict[str, list]:
+    """The metrics as columns {name: [value per logged row]} with 'step' first; a metric
+    absent from a row (an evaluator's cadence) is NaN there. (pandas is not a dependency:
+    `pd.DataFrame(run.curves())` where it is installed.)"""
+    names = ["step"] + sorted({k for row in self.metrics for k in row} - {"step"})
+    nan = float("nan")
+    return {k: [row.get(k, nan) for row in self.metrics] for k in names}
+
+  def intermediates(self, batch, attention_weights: bool = True, capture=None) -> dict:
+    """Every value the model sows on `batch` (a dict with 'image', or the input array) with
+    the params analysis uses (EMA when kept), applied as the task predicts (train=False):
+    e.g. intermediates['block_0']['attn']['attention_weights'] = ([B, N, T, S],). See
+    lib.analysis.intermediates.sown_intermediates for `attention_weights` and `capture`."""
+    model_of = getattr(self.task, "model_of", None)
+    if model_of is None or "model" not in self.config or "name" not in self.config.model:
+      raise ConfigError(f"the task {self.config.task} has no single model (config.model) to "
+                        "apply; call lib.analysis.intermediates.sown_intermediates on the "
+                        "module and params you want (e.g. run.params['G'])")
+    inputs = batch["image"] if isinstance(batch, dict) else batch
+    model_state = getattr(self.state, "model_state", None) or {}
+    variables = {"params": self.params, **model_state}
+    model = model_of(self.config)
+    apply = jax.jit(lambda v, x: sown_intermediates(model, v, x, attention_weights=attention_weights,
+                                                    capture=capture, train=False)[1])
+    return jax.device_get(apply(variables, jax.numpy.asarray(inputs)))
 
 
 def example_batch(config: ml_collections.ConfigDict) -> dict:

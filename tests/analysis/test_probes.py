@@ -54,7 +54,7 @@ def test_probe_layers_and_errors():
 def test_logit_lens_of_last_block_is_the_model_output():
   model = ViT(num_classes=5, patch_size=4, hidden_size=16, depth=2, num_heads=2, mlp_dim=32)
   images = jax.random.normal(jax.random.key(1), (4, 8, 8, 1))
-  variables = model.init(jax.random.key(0), images)
+  variables = jax.jit(model.init)(jax.random.key(0), images)
   logits, inter = jax.jit(lambda v, x: sown_intermediates(model, v, x, capture=(EncoderBlock,)))(
       variables, images)
   streams = [v for _, v in collect(inter, "__call__")]
