@@ -6,5 +6,6 @@ from lib.analysis.attention_maps import (attention_flow, attention_rollout,
 from lib.analysis.cka import cka_matrix, linear_cka, minibatch_cka
 from lib.analysis.intermediates import collect, sown_intermediates
 from lib.analysis.probes import linear_probe, logit_lens, probe_layers, vit_head_fn
+from lib.analysis.relative import relative_projection
 from lib.analysis.rank_collapse import relative_residual, residual_per_layer
 from lib.analysis.run import Run, load_run
