@@ -78,15 +78,19 @@ def attention_rollout(weights: np.ndarray, head_axis: int | None = -3,
   return np.stack(out) if all_layers else out[-1]
 
 
-def max_flow(capacity: np.ndarray, source: int, sink: int, scale: float = 1e6) -> float:
-  """Max-flow value from `source` to `sink` in the graph of the dense capacity matrix
-  capacity[u, v] >= 0 (edge u -> v), by scipy's Dinic on round(capacity * scale)."""
+def _int_graph(capacity: np.ndarray, scale: float) -> scipy.sparse.csr_matrix:
   cap = np.asarray(capacity, np.float64)
   if cap.ndim != 2 or cap.shape[0] != cap.shape[1] or (cap < 0).any():
     raise DataError(f"capacities of shape {cap.shape} are not a square non-negative matrix")
   if cap.max(initial=0) * scale * cap.shape[0] >= 2**31:
     raise DataError(f"scale {scale} overflows the int32 capacities scipy needs; lower it")
-  graph = scipy.sparse.csr_matrix(np.rint(cap * scale).astype(np.int32))
+  return scipy.sparse.csr_matrix(np.rint(cap * scale).astype(np.int32))
+
+
+def max_flow(capacity: np.ndarray, source: int, sink: int, scale: float = 1e6) -> float:
+  """Max-flow value from `source` to `sink` in the graph of the dense capacity matrix
+  capacity[u, v] >= 0 (edge u -> v), by scipy's Dinic on round(capacity * scale)."""
+  graph = capacity if scipy.sparse.issparse(capacity) else _int_graph(capacity, scale)
   if source == sink:
     return float("inf")
   return scipy.sparse.csgraph.maximum_flow(graph, source, sink).flow_value / scale
@@ -118,7 +122,7 @@ def attention_flow(weights: np.ndarray, head_axis: int | None = -3, add_residual
   if add_residual:
     a = residual_attention(a)
   n_layers, t, _ = a.shape
-  cap = flow_graph(a)
-  flows = np.array([[max_flow(cap, n_layers * t + i, j, scale) for j in range(t)]
+  graph = _int_graph(flow_graph(a), scale)  # built once for the T^2 problems
+  flows = np.array([[max_flow(graph, n_layers * t + i, j, scale) for j in range(t)]
                     for i in range(t)])
   return flows / flows.sum(-1, keepdims=True) if normalize else flows

@@ -3,14 +3,15 @@
 `sown_intermediates` applies a Flax module with `mutable=["intermediates"]` and returns that
 collection. With `attention_weights=True` the shared multi-head shell
 (lib/attention/multihead.MultiHeadAttention) is asked for its weights through
-`nn.intercept_methods` (its kernel gets `return_weights=True`; a kernel that takes no such
-argument runs as before and sows nothing), so models that do not pass `return_weights`
+`nn.intercept_methods` (its kernel gets `return_weights=True` when it names that argument; other
+kernels run as before and sow nothing), so models that do not pass `return_weights`
 themselves (research/vit) still sow 'attention_weights'. `capture` adds the outputs of chosen
 submodules through Flax's `capture_intermediates` (e.g. every encoder block's residual
 stream, for the logit lens), stored under '<module path>/__call__'.
 """
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any, Callable
 
@@ -21,13 +22,20 @@ import numpy as np
 from lib.attention.multihead import MultiHeadAttention
 
 
+def _takes_return_weights(kernel) -> bool:
+  """Whether the attention kernel names a `return_weights` argument (a kernel wrapped by
+  `as_kernel`, with only **kwargs, has none and is left alone)."""
+  fn = type(kernel).__call__ if isinstance(kernel, nn.Module) else kernel
+  try:
+    return "return_weights" in inspect.signature(fn).parameters
+  except (TypeError, ValueError):
+    return False
+
+
 def _ask_for_weights(next_fun, args, kwargs, context):
-  if isinstance(context.module, MultiHeadAttention) and context.method_name == "__call__":
-    try:
-      return next_fun(*args, **{"return_weights": True, **kwargs})
-    except TypeError as e:  # a kernel without weights (linear, Performer, ...)
-      if "return_weights" not in str(e):
-        raise
+  if (isinstance(context.module, MultiHeadAttention) and context.method_name == "__call__"
+      and _takes_return_weights(context.module.kernel)):
+    kwargs = {"return_weights": True, **kwargs}
   return next_fun(*args, **kwargs)
 
 

@@ -45,6 +45,9 @@ def linear_probe(train_x, train_y, test_x, test_y, num_classes: int | None = Non
     raise DataError(f"train features have {train_x.shape[1]} dims, test {test_x.shape[1]}; "
                     "probe the same layer in both")
   num_classes = num_classes or int(max(train_y.max(), test_y.max())) + 1
+  if min(train_y.min(), test_y.min()) < 0 or max(train_y.max(), test_y.max()) >= num_classes:
+    raise DataError(f"labels outside [0, {num_classes}); pass class ids from 0 and a "
+                    "num_classes above the largest")
   mean, std = train_x.mean(0), train_x.std(0) + 1e-6
   xs, xt = (train_x - mean) / std, (test_x - mean) / std
   d = xs.shape[1]

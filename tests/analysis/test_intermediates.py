@@ -11,6 +11,7 @@ import pytest
 
 from configs import vit as vit_config
 from lib.analysis import Run, attention_rollout, attention_weights_of, sown_intermediates
+from lib.attention.multihead import MultiHeadAttention, as_kernel
 from lib.errors import ConfigError
 from lib.tasks import classify
 from research.vit.model import ViT, stack_blocks
@@ -73,3 +74,16 @@ def test_run_intermediates_and_curves():
       {"task": "lib.tasks.gan", "model": {"generator": {}}}), classify, run.state, 0, [])
   with pytest.raises(ConfigError, match="sown_intermediates"):
     gan_like.intermediates({"image": images})
+
+
+def test_kernels_without_weights_run_unchanged():
+  def plain(q, k, v):  # a variant with no weights, wrapped by as_kernel (only **kwargs)
+    return v + 0.0 * q
+  shell = MultiHeadAttention(num_heads=2, kernel=as_kernel(plain))
+  x = jax.random.normal(jax.random.key(0), (1, 3, 4))
+  variables = shell.init(jax.random.key(1), x)
+  out, inter = sown_intermediates(shell, variables, x)
+  assert inter == {}
+  np.testing.assert_allclose(out, shell.apply(variables, x), atol=1e-6)
+  _, inter = sown_intermediates(MultiHeadAttention(num_heads=2), variables, x)
+  assert inter["attention_weights"][0].shape == (1, 2, 3, 3)
