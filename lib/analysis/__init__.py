@@ -9,4 +9,4 @@ from lib.analysis.probes import linear_probe, logit_lens, probe_layers, vit_head
 from lib.analysis.relative import relative_projection
 from lib.analysis.rank_collapse import relative_residual, residual_per_layer
 from lib.analysis.run import Run, load_run
-from lib.analysis.weight_matching import loss_barrier, permute_mlp, weight_matching
+from lib.analysis.weight_matching import loss_barrier, permute_mlp  # the module keeps its name

@@ -10,8 +10,8 @@ applied to the mean-centred residual it bounds the l1,inf-optimal residual from 
 
 `attention_stack` builds the pure self-attention network of Sec. 2 (SAN: SA(X) = sum_h
 P_h X W_h, no MLP, no norm), with or without skip connections, for the claim check: pure
-attention loses rank doubly exponentially with depth (Thm. 2.2), skip connections keep it
-(Sec. 3.1).
+attention loses rank doubly exponentially with depth (Sec. 2, the main theorem), skip
+connections keep it (Sec. 3).
 """
 from __future__ import annotations
 

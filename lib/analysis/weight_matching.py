@@ -4,8 +4,8 @@
 For an MLP given as a list of Dense layers (kernel [in, out], bias [out]), the hidden units
 of each layer but the last may be permuted without changing the function. Weight matching
 (Sec. 3.2, Algorithm 2) finds permutations pi of model B's hidden units that maximise
-sum_l <W^A_l, P_l W^B_l P_{l-1}^T>_F (Eq. 3) by coordinate descent: each P_l in turn is the
-linear assignment problem with the others fixed (Eq. 4), solved by scipy's
+sum_l <W^A_l, P_l W^B_l P_{l-1}^T>_F (Sec. 3.2) by coordinate descent: each P_l in turn is
+the linear assignment problem with the others fixed (Sec. 3.2), solved by scipy's
 `linear_sum_assignment`, until no layer improves.
 
 Behaviour follows the authors' code (samuela/git-re-basin, `weight_matching`), re-written:
@@ -90,7 +90,7 @@ def weight_matching(params_a: Layers, params_b: Layers, max_iter: int = 100,
     for l in rng.permutation(n_hidden):
       prev = perms[l - 1] if l > 0 else np.arange(a[l][0].shape[0])
       nxt = perms[l + 1] if l + 1 < n_hidden else np.arange(a[l + 1][0].shape[1])
-      # Eq. 4: C = W^A_l^T W^B_l[P_{l-1}] + b^A b^B^T + W^A_{l+1} W^B_{l+1}[:, P_{l+1}]^T
+      # the LAP for P_l (Sec. 3.2): C = W^A_l^T W^B_l[P_{l-1}] + b^A b^B^T + W^A_{l+1} W^B_{l+1}[:, P_{l+1}]^T
       cost = (a[l][0].T @ b[l][0][prev] + np.outer(a[l][1], b[l][1])
               + a[l + 1][0] @ b[l + 1][0][:, nxt].T)
       _, col = linear_sum_assignment(cost, maximize=True)
@@ -110,7 +110,7 @@ def interpolate(params_a, params_b, lam: float):
 
 
 def loss_barrier(loss_fn: Callable, params_a, params_b, num: int = 25) -> dict:
-  """The loss barrier along the linear path (Sec. 2, Eq. 1; Frankle et al. 2020):
+  """The loss barrier along the linear path (Sec. 2; Frankle et al. 2020):
   max_lam L((1 - lam) theta_A + lam theta_B) - ((1 - lam) L(theta_A) + lam L(theta_B)),
   evaluated on `num` evenly spaced lam in [0, 1]. Returns {'lambdas', 'losses', 'barrier'}."""
   if num < 2:

@@ -32,7 +32,7 @@ def test_pure_attention_collapses_and_skips_keep_rank(seed):
   pure = rc.residual_per_layer(rc.attention_stack(layers, x))
   skip = rc.residual_per_layer(rc.attention_stack(layers, x, skip=True))
   assert pure[0] == skip[0] > 0.9
-  # orders of magnitude within a few layers, faster than exponentially (Thm. 2.2)
+  # orders of magnitude within a few layers, faster than exponentially (Sec. 2)
   assert pure[4] < 1e-4 * pure[0]
   assert pure[3] < pure[2] ** 1.5
   # with skip connections the residual stays of order one
