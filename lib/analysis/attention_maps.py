@@ -49,11 +49,18 @@ def _check_square(weights: np.ndarray) -> np.ndarray:
   return weights
 
 
+def _mean_heads(a: np.ndarray, head_axis: int | None) -> np.ndarray:
+  if head_axis is None:
+    return a
+  if a.ndim < 4:
+    raise DataError(f"weights of shape {a.shape} have no head axis besides [L, T, T]; pass "
+                    "head_axis=None for maps already averaged over heads")
+  return a.mean(axis=head_axis)
+
+
 def residual_attention(weights: np.ndarray, head_axis: int | None = None) -> np.ndarray:
   """A' = norm_rows(mean_heads(A) + I) (Sec. 3: A' = 0.5 W_att + 0.5 I for stochastic rows)."""
-  a = _check_square(weights)
-  if head_axis is not None:
-    a = a.mean(axis=head_axis)
+  a = _mean_heads(_check_square(weights), head_axis)
   a = a + np.eye(a.shape[-1])                                  # the residual connection
   return a / a.sum(-1, keepdims=True)                          # rows renormalised
 
@@ -67,9 +74,7 @@ def attention_rollout(weights: np.ndarray, head_axis: int | None = -3,
   (row i: how much output token i draws on input token j), or [L, ..., T, T] of the partial
   products with all_layers.
   """
-  a = _check_square(weights)
-  if head_axis is not None:
-    a = a.mean(axis=head_axis)
+  a = _mean_heads(_check_square(weights), head_axis)
   if add_residual:
     a = residual_attention(a)
   out = [a[0]]
@@ -113,9 +118,7 @@ def attention_flow(weights: np.ndarray, head_axis: int | None = -3, add_residual
   token i (top layer) to input token j through the layered graph, each row normalised to sum 1
   when `normalize` (as the authors' `compute_flows`). weights: [L, N, T, T] (head_axis -3) or
   [L, T, T] (head_axis None). Cost: T^2 max-flow problems on (L + 1) T nodes."""
-  a = _check_square(weights)
-  if head_axis is not None:
-    a = a.mean(axis=head_axis)
+  a = _mean_heads(_check_square(weights), head_axis)
   if a.ndim != 3:
     raise DataError(f"attention_flow takes one example's weights [L, (N,) T, T], got "
                     f"{np.shape(weights)}; index the batch first, e.g. weights[:, b]")

@@ -90,3 +90,10 @@ def test_attention_weights_of_orders_layers_numerically():
   assert am.attention_weights_of(scanned).shape == (3, 1, 1, 2, 2)
   with pytest.raises(DataError, match="attention_weights=True"):
     am.attention_weights_of({"block_0": {"pre_logits": (np.zeros(2),)}})
+
+
+def test_head_axis_on_averaged_maps_is_refused():
+  maps = _softmax_maps(np.random.default_rng(5), 2, 3, 3)
+  with pytest.raises(DataError, match="head_axis=None"):
+    am.attention_rollout(maps)
+  np.testing.assert_allclose(am.attention_rollout(maps, head_axis=None).sum(-1), 1.0)
