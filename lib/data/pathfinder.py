@@ -2,8 +2,9 @@
 one path? Generated offline on a size x size grid (16 or 32 px) with distractor paths.
 
 Paths are 4-connected walks with momentum; a new path never comes within one pixel (8-nbhd)
-of an earlier one, so distinct paths never touch. Positive (label 1): both endpoints are the
-two ends of one path; negative (label 0): one end each of two different paths. Pixels: -1
+of an earlier one, so distinct paths never touch. Every image has 2 + distractors paths.
+Positive (label 1): both endpoints are the two ends of one path; negative (label 0): one end
+each of two different paths. Pixels: -1
 background, 0.5 path, 1.0 endpoint; 'image' float32 [size, size, 1]. Example i depends only
 on (seed, split, i).
 """
@@ -43,13 +44,17 @@ def _block(blocked, path, size):
 
 
 def generate(rng, size: int = 16, distractors: int = 2):
-  """(image [size, size, 1], label, endpoints ((y, x), (y, x)))."""
+  """(image [size, size, 1], label, endpoints ((y, x), (y, x))).
+
+  Every image holds 2 + distractors paths whatever its label (as in Linsley et al.: only the
+  markers differ), so neither the count of paths nor of path pixels gives the label away; the
+  label is drawn once, before the retries, so the classes stay balanced."""
   min_len, max_len = (size * 3) // 4, size * 2
+  label = int(rng.integers(2))
   while True:
-    label = int(rng.integers(2))
     blocked = np.zeros((size, size), bool)
     paths = []
-    for _ in range((1 if label else 2) + distractors):
+    for _ in range(2 + distractors):
       p = _walk(rng, size, blocked, int(rng.integers(min_len, max_len + 1)))
       if p is None or len(p) < min_len // 2 + 2:
         break

@@ -83,6 +83,38 @@ def test_pathfinder_labels_by_flood_fill():
     assert 0.3 < np.mean(labels) < 0.7
 
 
+def _components(on):
+  seen, count = set(), 0
+  for start in map(tuple, np.argwhere(on)):
+    if start in seen:
+      continue
+    count += 1
+    seen.add(start)
+    todo = [start]
+    while todo:
+      y, x = todo.pop()
+      for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+          q = (y + dy, x + dx)
+          if 0 <= q[0] < on.shape[0] and 0 <= q[1] < on.shape[1] and on[q] and q not in seen:
+            seen.add(q)
+            todo.append(q)
+  return count
+
+
+def test_pathfinder_has_no_path_count_shortcut_and_balanced_labels():
+  """Both classes hold 2 + distractors separate paths (a model cannot count paths to find the
+  label), and the labels are balanced (binomial: 400 draws, |mean - 0.5| < 0.1 is > 4 sd)."""
+  src = PathfinderSource("test", length=400, image_size=16, distractors=2, seed=0)
+  labels = []
+  for i in range(len(src)):
+    ex = src[i]
+    if i < 60:
+      assert _components(ex["image"][..., 0] > -1) == 4
+    labels.append(int(ex["label"]))
+  assert abs(np.mean(labels) - 0.5) < 0.1
+
+
 def test_generators_are_deterministic_for_a_seed():
   for make in (lambda s: ListOpsSource("train", 20, seed=s),
                lambda s: PathfinderSource("train", 20, seed=s)):
