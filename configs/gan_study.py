@@ -131,9 +131,13 @@ def get_sweep(arg: str | None = None):
     settings = [{"gan.loss": loss, **off, **table[reg]}
                 for loss in a.losses.split("+") for reg in regs]
   elif a.search == "random":
+    # Lucic et al. Sec. 5: learning rate, beta1 and n_disc drawn per trial; the GAN task reads
+    # optimizer_g / optimizer_d (config.optimizer is unused by GANs), G and D drawn apart.
     settings = random_search({"gan.loss": choice(*LOSSES),
-                              "optimizer.learning_rate": log_uniform(1e-5, 1e-3),
-                              "optimizer.b1": uniform(0.0, 0.9),
+                              "optimizer_g.learning_rate": log_uniform(1e-5, 1e-3),
+                              "optimizer_d.learning_rate": log_uniform(1e-5, 1e-3),
+                              "optimizer_g.b1": uniform(0.0, 0.9),
+                              "optimizer_d.b1": uniform(0.0, 0.9),
                               "gan.n_critic": choice(1, 2, 5)}, a.trials, seed=0)
   else:
     raise ConfigError(f"gan_study sweep: search must be grid or random, got {a.search!r}")
