@@ -151,7 +151,8 @@ def markdown(plan: dict, summary: list[dict], rows: list[dict]) -> str:
            f"percentile bootstrap interval of the mean; the best setting is marked only when "
            f"its interval separates from every other setting's.", "",
            "| " + " | ".join(keys + ["seeds", f"{m} mean", "std", "95% interval", "best"] +
-                             extra_head) + " |", "|" + "---|" * (len(keys) + 5 + len(extra_head))]
+                             extra_head + [f"{m} per seed"]) + " |",
+           "|" + "---|" * (len(keys) + 6 + len(extra_head))]
   for i, s in enumerate(summary):
     st = s["metrics"].get(m)
     cells = [_cell(s["setting"][k]) for k in keys] + [str(s["n"])]
@@ -166,6 +167,7 @@ def markdown(plan: dict, summary: list[dict], rows: list[dict]) -> str:
       if base is not None:
         b = base["metrics"].get(c, {}).get("mean")
         cells.append(f"{v / b:.2f}x" if v is not None and b else "-")
+    cells.append(" ".join(_cell(float(v)) for v in st["values"]) if st else "-")  # the spread
     lines.append("| " + " | ".join(cells) + " |")
   if base is not None and columns:
     lines += ["", "Baseline: " + ", ".join(f"{k}={_cell(v)}" for k, v in plan["baseline"].items())
