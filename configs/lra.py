@@ -6,7 +6,14 @@ Commands:
   python launch.py --config configs/lra.py:listops --workdir runs/lra_listops
   python launch.py --config configs/lra.py:pathfinder --config.model.attention=linear --workdir runs/lra_pf
   python launch.py --sweep configs/lra.py:smoke --workdir runs/lra_smoke_study   # study
-Result when last run: not yet run beyond the smoke variant (tests/studies/test_lra_smoke.py).
+Study: `make study-lra` (kernels dot_product+linear+performer+local x 3 seeds x listops,
+digits, pathfinder at 300 steps, one run at a time), then
+`python -m benchmarks.lra_summary runs/lra_study`.
+Result when last run (2026-12-02, 2-core CPU, tables in benchmarks/results/studies/
+lra_attention/): accuracy listops 0.428 (vanilla) / 0.379 linear / 0.425 performer / 0.406
+local; digits 0.465 / 0.609 / 0.395 / 0.696; pathfinder 0.504 / 0.496 / 0.506 / 0.526
+(chance: 300 steps is too few there).
+Speed at 64-256 tokens: kernels at 0.65-1.5x vanilla's steps/s.
 Variants: listops (max_len 128, depth <= 10), pathfinder (16 px; pathfinder32: 32 px),
 digits (digits read as 64 pixels), smoke (digits as pixels, 4 steps, tiny model).
 """
