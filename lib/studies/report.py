@@ -25,6 +25,7 @@ import numpy as np
 from lib.errors import WorkdirError
 from lib.studies.bootstrap import mean_interval
 from lib.train.nested_dict import flatten
+from lib.train.writers import read_metrics
 
 
 def _read_json(path):
@@ -66,18 +67,11 @@ def read_runs(root: str) -> tuple[dict, list[dict]]:
 def run_statistics(workdir: str) -> dict:
   """steps_per_sec and step_memory_bytes of a run, read from its metrics.jsonl."""
   rates, memory = [], None
-  path = os.path.join(workdir, "metrics.jsonl")
-  if os.path.exists(path):
-    with open(path) as f:
-      for line in f:
-        try:
-          r = json.loads(line)
-        except ValueError:
-          continue
-        if memory is None and isinstance(r.get("compile/total_bytes_per_device"), (int, float)):
-          memory = float(r["compile/total_bytes_per_device"])
-        if isinstance(r.get("steps_per_sec"), (int, float)):
-          rates.append(float(r["steps_per_sec"]))
+  for r in read_metrics(workdir):
+    if memory is None and isinstance(r.get("compile/total_bytes_per_device"), (int, float)):
+      memory = float(r["compile/total_bytes_per_device"])
+    if isinstance(r.get("steps_per_sec"), (int, float)):
+      rates.append(float(r["steps_per_sec"]))
   out = {}
   if len(rates) > 1:
     out["steps_per_sec"] = float(np.median(rates[1:]))
@@ -196,22 +190,12 @@ def write_csv(path: str, plan: dict, rows: list[dict]) -> None:
 
 
 def _curves(root: str, run: str, key: str) -> tuple[list, list]:
-  path = os.path.join(root, run, "metrics.jsonl")
-  steps, vals = [], []
-  if os.path.exists(path):
-    with open(path) as f:
-      for line in f:
-        try:
-          row = json.loads(line)
-        except ValueError:
-          continue
-        if key in row and isinstance(row[key], (int, float)):
-          steps.append(row["step"])
-          vals.append(row[key])
-  return steps, vals
+  rows = [r for r in read_metrics(os.path.join(root, run))
+          if key in r and isinstance(r[key], (int, float))]
+  return [r["step"] for r in rows], [r[key] for r in rows]
 
 
-def plots(root: str, plan: dict, summary: list[dict]) -> list[str]:
+def plots(root: str, plan: dict, summary: list[dict], rows: list[dict]) -> list[str]:
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
@@ -236,8 +220,9 @@ def plots(root: str, plan: dict, summary: list[dict]) -> list[str]:
     written.append(path)
   fig, ax = plt.subplots(figsize=(6, 4))
   runs_of = {}
-  for _, rows in group(plan, read_runs(root)[1]):
-    runs_of[",".join(f"{k}={_cell(rows[0][k])}" for k in plan["keys"])] = [r["run"] for r in rows]
+  for _, members in group(plan, rows):
+    runs_of[",".join(f"{k}={_cell(members[0][k])}" for k in plan["keys"])] = \
+        [r["run"] for r in members]
   for label, runs in runs_of.items():
     curves = [_curves(root, r, plan["curve"]) for r in runs]
     curves = [c for c in curves if c[0]]
@@ -262,7 +247,7 @@ def write_report(root: str) -> dict:
   write_csv(os.path.join(root, "results.csv"), plan, rows)
   with open(os.path.join(root, "results.md"), "w") as f:
     f.write(markdown(plan, summary, rows))
-  pngs = plots(root, plan, summary)
+  pngs = plots(root, plan, summary, rows)
   return dict(csv=os.path.join(root, "results.csv"), md=os.path.join(root, "results.md"),
               png=pngs, summary=summary)
 
