@@ -1,6 +1,6 @@
 """Sequence classifier for the Long Range Arena-style tasks (Tay et al. 2021): embedding +
-pre-LN encoder blocks whose attention kernel is chosen by one field, `attention`, with the same
-model size for every kernel. Inputs: int tokens [B, L] (ListOps), pixel sequences [B, L, C], or
+the shared pre-LN encoder blocks (lib/nn/transformer.py) whose attention kernel is chosen by
+one field, `attention`, with the same model size for every kernel. Inputs: int tokens [B, L] (ListOps), pixel sequences [B, L, C], or
 images [B, H, W, C] read row by row (Pathfinder). Mean-pooled over positions, then a linear head.
 """
 from __future__ import annotations
@@ -13,9 +13,10 @@ import jax.numpy as jnp
 
 from lib.attention.linear import linear_kernel
 from lib.attention.local import local_kernel
-from lib.attention.multihead import MultiHeadAttention, dot_product_kernel
+from lib.attention.multihead import dot_product_kernel
 from lib.attention.performer import performer_kernel
 from lib.attention.sparse import sparse_kernel
+from lib.nn.transformer import encoder_stack
 
 
 def kernel_for(name: str, window: int, num_features: int):
@@ -29,20 +30,6 @@ def kernel_for(name: str, window: int, num_features: int):
   if name not in kernels:
     raise ValueError(f"model.attention={name!r}; known: {sorted(kernels)}")
   return kernels[name]
-
-
-class Block(nn.Module):
-  num_heads: int
-  mlp_dim: int
-  kernel: Any
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x):
-    x = x + MultiHeadAttention(self.num_heads, kernel=self.kernel, dtype=self.dtype,
-                               name="attention")(nn.LayerNorm(name="ln_1")(x))
-    h = nn.Dense(self.mlp_dim, dtype=self.dtype, name="fc1")(nn.LayerNorm(name="ln_2")(x))
-    return x + nn.Dense(x.shape[-1], dtype=self.dtype, name="fc2")(nn.gelu(h))
 
 
 class SequenceClassifier(nn.Module):
@@ -70,7 +57,7 @@ class SequenceClassifier(nn.Module):
                      (self.max_len, self.hidden_size))
     h = (h + pos[None, :length]).astype(self.dtype)
     kernel = kernel_for(self.attention, self.window, self.num_features)
-    for i in range(self.depth):
-      h = Block(self.num_heads, self.mlp_dim, kernel, self.dtype, name=f"block_{i}")(h)
+    h = encoder_stack(h, train, depth=self.depth, num_heads=self.num_heads,
+                      mlp_dim=self.mlp_dim, dtype=self.dtype, kernel=kernel)
     h = nn.LayerNorm(name="ln_final")(h).mean(axis=1)
     return nn.Dense(self.num_classes, name="head")(h)

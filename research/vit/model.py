@@ -5,12 +5,14 @@ blocks (Eq. 2-3: MSA and MLP with residuals), a final LayerNorm and a linear hea
 class token (Eq. 4). Attention goes through the shared multi-head shell, so the weights are
 sown for analysis ('intermediates'/'attention_weights') and any kernel of lib/attention fits.
 
-Options for large models (defaults keep the param paths `block_<i>/...`):
+The encoder blocks are the shared family of lib/nn/transformer.py. Options for large models
+(defaults keep the param paths `block_<i>/...`):
 - `remat`: each encoder block is rematerialised (`nn.remat`: activations recomputed in the
   backward pass instead of stored; same values, more FLOPs, less memory).
 - `scan_layers`: the identical blocks run under `nn.scan`, params stacked on a leading axis
   of size `depth` under `blocks/...` (one block compiled instead of `depth`); a checkpoint of
-  the unrolled model does not load into it without restacking (`stack_blocks`).
+  the unrolled model does not load into it without restacking
+  (`lib.nn.transformer.stack_blocks`).
 - Activation sharding: the residual stream is constrained to batch over (data, fsdp) and the
   MLP hidden over `model`, only when a mesh with those axes is set (lib/nn/activation_sharding).
 """
@@ -19,43 +21,10 @@ from __future__ import annotations
 from typing import Any
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
-from lib.attention.multihead import MultiHeadAttention
-from lib.nn.activation_sharding import BATCH, MODEL, constrain
-
-
-class MlpBlock(nn.Module):
-  mlp_dim: int
-  dropout: float = 0.0
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x, train: bool):
-    d = x.shape[-1]
-    x = nn.Dense(self.mlp_dim, dtype=self.dtype, name="fc1")(x)
-    x = constrain(x, (BATCH,) + (None,) * (x.ndim - 2) + (MODEL,))  # hidden over `model`
-    x = nn.gelu(x)
-    x = nn.Dropout(self.dropout, deterministic=not train)(x)
-    return nn.Dense(d, dtype=self.dtype, name="fc2")(x)
-
-
-class EncoderBlock(nn.Module):
-  num_heads: int
-  mlp_dim: int
-  dropout: float = 0.0
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x, train: bool):
-    y = nn.LayerNorm(dtype=self.dtype, name="ln1")(x)
-    y = MultiHeadAttention(num_heads=self.num_heads, dtype=self.dtype, name="attn")(y)  # Eq. 2
-    x = x + nn.Dropout(self.dropout, deterministic=not train)(y)
-    y = nn.LayerNorm(dtype=self.dtype, name="ln2")(x)
-    y = MlpBlock(self.mlp_dim, self.dropout, self.dtype, name="mlp")(y, train)         # Eq. 3
-    x = x + nn.Dropout(self.dropout, deterministic=not train)(y)
-    return constrain(x, (BATCH, None, None))  # the residual stream: batch over data x fsdp
+from lib.nn.activation_sharding import BATCH, constrain
+from lib.nn.transformer import encoder_stack
 
 
 class ViT(nn.Module):
@@ -92,37 +61,6 @@ class ViT(nn.Module):
 
   def _encoder(self, x, train: bool):
     """The `depth` encoder blocks: unrolled (block_<i>) or scanned (blocks, stacked)."""
-    args = (self.num_heads, self.mlp_dim, self.dropout, self.dtype)
-    if not self.scan_layers:
-      block = nn.remat(EncoderBlock, static_argnums=(2,)) if self.remat else EncoderBlock
-      for i in range(self.depth):
-        x = block(*args, name=f"block_{i}")(x, train)
-      return x
-
-    def step(block, carry, _):
-      return block(carry, train), None
-
-    if self.remat:
-      step = nn.remat(step)
-    scan = nn.scan(step, variable_axes={"params": 0, "intermediates": 0},
-                   split_rngs={"params": True, "dropout": True}, length=self.depth)
-    x, _ = scan(EncoderBlock(*args, name="blocks"), x, None)
-    return x
-
-
-def stack_blocks(params: dict, depth: int) -> dict:
-  """Params of the unrolled ViT (block_0 .. block_<depth-1>) -> those of `scan_layers=True`
-  (one `blocks` subtree, each leaf stacked on a new leading axis)."""
-  out = {k: v for k, v in params.items() if not k.startswith("block_")}
-  out["blocks"] = jax.tree.map(lambda *xs: jnp.stack(xs), *[params[f"block_{i}"]
-                                                            for i in range(depth)])
-  return out
-
-
-def unstack_blocks(params: dict) -> dict:
-  """The inverse of `stack_blocks`."""
-  out = {k: v for k, v in params.items() if k != "blocks"}
-  depth = jax.tree.leaves(params["blocks"])[0].shape[0]
-  for i in range(depth):
-    out[f"block_{i}"] = jax.tree.map(lambda x: x[i], params["blocks"])
-  return out
+    return encoder_stack(x, train, depth=self.depth, num_heads=self.num_heads,
+                         mlp_dim=self.mlp_dim, dropout=self.dropout, dtype=self.dtype,
+                         remat=self.remat, scan_layers=self.scan_layers)

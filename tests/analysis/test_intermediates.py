@@ -14,7 +14,8 @@ from lib.analysis import Run, attention_rollout, attention_weights_of, sown_inte
 from lib.attention.multihead import MultiHeadAttention, as_kernel
 from lib.errors import ConfigError
 from lib.tasks import classify
-from research.vit.model import ViT, stack_blocks
+from lib.nn.transformer import stack_blocks
+from research.vit.model import ViT
 
 KW = dict(num_classes=3, patch_size=4, hidden_size=16, depth=2, num_heads=2, mlp_dim=32)
 

@@ -9,7 +9,8 @@ from sklearn.linear_model import LogisticRegression
 from lib.analysis import probes
 from lib.analysis.intermediates import collect, sown_intermediates
 from lib.errors import DataError
-from research.vit.model import EncoderBlock, ViT
+from lib.nn.transformer import EncoderBlock
+from research.vit.model import ViT
 
 
 def _clusters(rng, n, d, classes, spread):

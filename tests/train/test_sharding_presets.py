@@ -16,7 +16,8 @@ from lib.train import sharding_presets
 from lib.train.mesh import BATCH_AXES, make_mesh
 from lib.train.param_paths import path_str
 from lib.train.sharding import tree_shardings
-from research.vit.model import ViT, stack_blocks
+from lib.nn.transformer import stack_blocks
+from research.vit.model import ViT
 from tests.train.smoke import smoke_config
 
 # smoke ViT: hidden 16, 2 heads of 8, mlp 32, 4x4 patches of 16x16x1 images, 10 classes.
