@@ -70,14 +70,14 @@ def run_all(evaluators, state, step: int, final: bool) -> dict:
   return metrics
 
 
-def eval_batches(ctx: EvalContext, batch_size: int | None = None):
-  """The whole eval split once, as global sharded batches padded to a fixed size, each with a
-  'valid' mask (padding keeps one compiled shape)."""
+def eval_batches(ctx: EvalContext, batch_size: int | None = None, split: str | None = None):
+  """The whole eval split (or `split`) once, as global sharded batches padded to a fixed size,
+  each with a 'valid' mask (padding keeps one compiled shape)."""
   c = ctx.config
   bs = batch_size or c.eval.batch_size
   n_shards = ctx.mesh.shape["data"] * ctx.mesh.shape["fsdp"]
   bs = max(n_shards, bs - bs % n_shards)
-  it = data_lib.make_iterator(c.data, c.data.eval_split, global_batch_size=bs, seed=c.seed,
+  it = data_lib.make_iterator(c.data, split or c.data.eval_split, global_batch_size=bs, seed=c.seed,
                               shuffle=False, augment=False, num_epochs=1,
                               process_index=jax.process_index(),
                               process_count=jax.process_count(), drop_remainder=False)
