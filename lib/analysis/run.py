@@ -1,9 +1,19 @@
 """`load_run(workdir)`: a run's config, metrics and state restored onto the local CPU device,
-whatever mesh trained it (DESIGN: Analysis contract)."""
+whatever mesh trained it (DESIGN: Analysis contract).
+
+Guarantees (tests/analysis/test_load_run*.py): a checkpoint written on any mesh (e.g. 8
+devices with FSDP) restores onto one device and predicts/samples exactly what the trained
+state does; a workdir without checkpoints, or a `step` that has none, raises CheckpointError
+naming the steps there are. Notebook helpers: `metrics_frame()` (pandas), `compare(other)`
+(config and final-metric differences), `show_params()` / `show_config()` (treescope).
+"""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
+import json
+import math
 import os
 from typing import Any
 
@@ -15,7 +25,7 @@ from jax.sharding import SingleDeviceSharding
 from lib import data as data_lib
 from lib.train import checkpoint as ckpt
 from lib.analysis.intermediates import sown_intermediates
-from lib.errors import ConfigError, WorkdirError
+from lib.errors import CheckpointError, ConfigError, WorkdirError
 from lib.train.config_io import config_from_json
 from lib.train.workdir import read_config_json
 from lib.train.imports import import_symbol
@@ -38,16 +48,67 @@ class Run:
   def predict(self, batch: dict):
     return self.task.predict(self.config, self.state, batch)
 
-  def sample(self, rng: jax.Array, n: int, labels=None):
-    return self.task.sample(self.config, self.state, rng, n, labels)
+  def sample(self, rng: jax.Array, n: int, labels=None, truncation: float | None = None):
+    """n samples of a generative task; `truncation` (GAN tasks) overrides gan.truncation
+    (BigGAN's truncated z, 0 = off) for this call only, e.g. for a truncation sweep."""
+    config = self.config
+    if truncation is not None:
+      if "gan" not in config or "truncation" not in config.gan:
+        raise ConfigError(f"truncation={truncation} needs a GAN run (config.gan.truncation); "
+                          f"the task {config.task} has none: call sample without it")
+      config = copy.deepcopy(config)
+      with config.unlocked():
+        config.gan.truncation = float(truncation)
+    return self.task.sample(config, self.state, rng, n, labels)
 
   def curves(self) -> dict[str, list]:
     """The metrics as columns {name: [value per logged row]} with 'step' first; a metric
-    absent from a row (an evaluator's cadence) is NaN there. (pandas is not a dependency:
-    `pd.DataFrame(run.curves())` where it is installed.)"""
+    absent from a row (an evaluator's cadence) is NaN there. metrics_frame() is the same as a
+    pandas DataFrame."""
     names = ["step"] + sorted({k for row in self.metrics for k in row} - {"step"})
     nan = float("nan")
     return {k: [row.get(k, nan) for row in self.metrics] for k in names}
+
+  def metrics_frame(self):
+    """The metrics as a pandas DataFrame indexed by step, one column per metric (NaN where a
+    row lacks it), e.g. `run.metrics_frame()["loss"].plot(logy=True)`."""
+    import pandas as pd  # notebooks only
+    return pd.DataFrame(self.curves()).set_index("step")
+
+  def final_metrics(self) -> dict:
+    """The final evaluation (results.json) when the run wrote one, else the last metrics row;
+    the step is left out."""
+    path = os.path.join(self.workdir, "results.json")
+    if os.path.exists(path):
+      with open(path) as f:
+        final = json.load(f)
+    else:
+      final = dict(self.metrics[-1]) if self.metrics else {}
+    final.pop("step", None)
+    return final
+
+  def compare(self, other: "Run") -> dict:
+    """How this run differs from `other`: {'config': {dotted key: (mine, theirs)} for every key
+    whose value differs (MISSING where a run lacks the key), 'metrics': {name: (mine, theirs,
+    mine - theirs)} over the numeric final metrics both runs have (final_metrics)}."""
+    mine, theirs = _flatten(self.config.to_dict()), _flatten(other.config.to_dict())
+    pairs = {k: (mine.get(k, MISSING), theirs.get(k, MISSING)) for k in set(mine) | set(theirs)}
+    config = {k: pair for k, pair in sorted(pairs.items()) if pair[0] != pair[1]}
+    a, b = self.final_metrics(), other.final_metrics()
+    metrics = {k: (a[k], b[k], a[k] - b[k]) for k in sorted(set(a) & set(b))
+               if _is_number(a[k]) and _is_number(b[k])}
+    return {"config": config, "metrics": metrics}
+
+  def show_params(self) -> None:
+    """The analysed params (EMA when kept) as an expandable treescope tree in a notebook:
+    module paths, shapes, dtypes and value summaries."""
+    import treescope  # notebooks only
+    treescope.display(jax.tree.map(np.asarray, jax.device_get(self.params)))
+
+  def show_config(self) -> None:
+    """The run's config as an expandable treescope tree in a notebook."""
+    import treescope  # notebooks only
+    treescope.display(self.config.to_dict())
 
   def intermediates(self, batch, attention_weights: bool = True, capture=None) -> dict:
     """Every value the model sows on `batch` (a dict with 'image', or the input array) with
@@ -68,6 +129,25 @@ class Run:
     return jax.device_get(apply(variables, jax.numpy.asarray(inputs)))
 
 
+MISSING = "<missing>"  # compare(): the key is absent from that run's config
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+  """{'a': {'b': 1}} -> {'a.b': 1}; lists become tuples so that values compare."""
+  out = {}
+  for k, v in tree.items():
+    key = f"{prefix}{k}"
+    if isinstance(v, dict) and v:
+      out.update(_flatten(v, key + "."))
+    else:
+      out[key] = tuple(v) if isinstance(v, list) else v
+  return out
+
+
+def _is_number(v) -> bool:
+  return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def example_batch(config: ml_collections.ConfigDict) -> dict:
   """ShapeDtypeStructs of one global batch, read from the first example of the train split."""
   it = data_lib.make_iterator(config.data, config.data.train_split, global_batch_size=1,
@@ -83,6 +163,16 @@ def load_run(workdir: str, step: int | None = None, device=None) -> Run:
   if raw is None:
     raise WorkdirError(f"{workdir} holds no run (no config.json); name the workdir of a run")
   config = config_from_json(raw)
+  checkpoints = ckpt.Checkpoints(workdir, read_only=True)
+  steps = checkpoints.steps()
+  if not steps:
+    raise CheckpointError(f"{workdir} holds no checkpoint (steps: none; no "
+                          f"{workdir}/checkpoints/<step>); train it first: python launch.py "
+                          f"--config ... --workdir {workdir}, or load a workdir that has some")
+  if step is not None and step not in steps:
+    raise CheckpointError(f"{workdir} has no checkpoint at step {step}; its steps are {steps}. "
+                          "Pass one of them, load_run(workdir, step=...), or step=None for "
+                          "the newest that verifies")
   device = device or jax.local_devices(backend="cpu")[0]
   task = import_symbol(config.task)
   abstract = jax.eval_shape(functools.partial(task.init, config), jax.random.key(0),
@@ -90,8 +180,5 @@ def load_run(workdir: str, step: int | None = None, device=None) -> Run:
   target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype,
                                                        sharding=SingleDeviceSharding(device)),
                         abstract)
-  checkpoints = ckpt.Checkpoints(workdir, read_only=True)
-  if not checkpoints.steps():
-    raise ckpt.checkpoint_error_for_missing(workdir)
   state, _, _, step = checkpoints.restore(target, step=step, with_data=False)
   return Run(workdir, config, task, state, step, read_metrics(workdir))
