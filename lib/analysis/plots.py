@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from lib.errors import DataError
 
 # Logged every row but not learning curves: left out of curves() unless asked for.
-_NOT_CURVES = ("compile/", "perf/", "steps_per_sec")
+_NOT_CURVES = ("compile/", "perf/", "steps_per_sec", "time")
 
 
 def _figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (3.2, 3.0), **kw):
@@ -74,7 +74,7 @@ def curves(columns, keys: Sequence[str] | None = None, logy: Sequence[str] = (),
            ncols: int = 3) -> Figure:
   """One axis per metric over steps. columns: Run.curves() ({'step': [...], name: [...]}) or
   Run.metrics_frame() (indexed by step). keys: the metrics to draw (default: every metric
-  with a finite value except compile/*, perf/* and steps_per_sec); logy: those drawn on a
+  with a finite value except compile/*, perf/*, steps_per_sec and time); logy: those drawn on a
   log scale. NaN rows (an evaluator's cadence) are skipped, so sparse metrics draw as lines."""
   if hasattr(columns, "index") and hasattr(columns, "columns"):    # a DataFrame
     table = {"step": list(columns.index), **{k: list(columns[k]) for k in columns.columns}}
