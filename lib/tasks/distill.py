@@ -25,6 +25,7 @@ keeps its teacher.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
 from typing import Any
@@ -79,11 +80,13 @@ def _settings(config):
 @functools.lru_cache(maxsize=4)
 def _load_teacher(workdir: str):
   """(config, task, params, model_state) of the run in `workdir`, read once per process, as
-  host arrays (read eagerly even when called while a jitted init is being traced)."""
+  host arrays. Read in a worker thread: JAX's trace state and mesh context are thread-local,
+  so the restore runs eagerly on one CPU device even when init is being traced under the
+  run's mesh."""
   from lib.analysis.run import load_run  # analysis sits above tasks: imported where used
   try:
-    with jax.ensure_compile_time_eval():
-      run = load_run(workdir)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+      run = pool.submit(load_run, workdir).result()
   except UserError as e:
     raise ConfigError(f"config.distill.teacher_workdir={workdir!r} has no teacher to load "
                       f"({e}); train one first, e.g. python launch.py --config "
