@@ -2,7 +2,18 @@
 
 Command:
   python launch.py --config configs/mae.py:digits --workdir runs/mae_digits
-Result when last run: (filled in below after the run)
+  python -m benchmarks.mae_probe runs/mae_digits      # the probe against random inits
+Result when last run (2026-12-02, 2-core AMD EPYC CPU, shared; 1 device):
+  digits: 2000 steps in 5m01s wall (4m49s of training), masked-patch loss (norm-pix units)
+  1.05 at step 100 -> 0.161 at step 2000. Linear probe of the frozen encoder's [class] token
+  (softmax regression on the 1500 train digits, accuracy on the 297 held-out ones): 0.976
+  (0.980 at step 1000) vs 0.953 for the same encoder at the run's random init (0.960 and
+  0.949 for two other init seeds); mean-pooled tokens 0.970 vs 0.943-0.946; the same probe
+  on the raw 32x32 pixels: 0.963 (benchmarks/results/mae_probe_digits.md). A small margin: the
+  digits are almost linearly separable as pixels, so any encoder starts near the ceiling.
+  The masked train step is 2.25x faster than the same model with all tokens through the
+  encoder (mask_ratio 0), 3.46x with an 8-block x 128 encoder (benchmarks/results/
+  mae_step_cpu.md; the paper: 3x or more for ViT-L/H).
 
 The paper's defaults (Sec. 4, Appendix A.1; `paper` variant, ImageNet-sized, not run here):
 ViT-L/16 encoder (1024 wide, 24 blocks, 16 heads), decoder 8 blocks x 512 wide (16 heads),

@@ -149,3 +149,18 @@ def test_features_see_every_token():
   params = model.init({"params": jax.random.key(0), "masking": jax.random.key(1)}, x)["params"]
   feats = model.apply({"params": params}, x, method=model.features)
   assert feats.shape == (2, 1 + N, 16)
+
+
+def test_scan_and_remat_give_the_unrolled_loss():
+  from lib.nn.transformer import stack_blocks
+  kw = dict(SMALL, depth=2, decoder_depth=2)
+  x = _images(2)
+  noise = np.random.default_rng(7).uniform(size=(2, N)).astype(np.float32)
+  plain = mae.MAE(**kw)
+  params = plain.init(jax.random.key(0), x, noise=noise)["params"]
+  want = float(plain.apply({"params": params}, x, noise=noise)["loss"])
+  stacked = {"encoder": stack_blocks(params["encoder"], 2),
+             "decoder": stack_blocks(params["decoder"], 2, prefix="decoder_block")}
+  scanned = mae.MAE(**kw, scan_layers=True, remat=True)
+  got = float(scanned.apply({"params": stacked}, x, noise=noise)["loss"])
+  np.testing.assert_allclose(got, want, rtol=1e-5)
