@@ -5,7 +5,14 @@ Commands (the teacher first, then the student):
   python launch.py --config configs/vit.py:digits --workdir runs/vit_digits
   python launch.py --config configs/deit.py:digits --workdir runs/deit_digits
   (another teacher: --config.distill.teacher_workdir=runs/<a classifier run on digits 32x32>)
-Result when last run: see the bottom of this docstring.
+Result when last run (2026-12-02, 2-core AMD EPYC CPU, shared; 8 simulated devices off):
+  teacher runs/vit_digits: test accuracy 0.976 (297 held-out digits, step 1500, 1m15s of steps).
+  digits (hard, alpha 0.5): test accuracy 0.976 at step 1500 (1m28s of steps), the average of
+  the two heads; the [dist] head agrees with the teacher on every train batch at the end.
+  With --config.distill.type=soft --config.distill.tau=3.0 (runs/deit_digits_soft): 0.970.
+  No gain over the teacher or the plain ViT (the same 0.976): the teacher is the same
+  architecture and fits the train digits exactly (train loss 1e-4), so its hard labels are
+  the true labels; DeiT's gain comes from a stronger, convolutional teacher on ImageNet.
   smoke: 4 steps in seconds with a randomly initialised teacher (distill.teacher_workdir="",
   distill.teacher_model): tests/test_config_smoke.py only calls get_config("smoke"), so the
   variant must not need a trained run; tests/deit trains a 4-step teacher into a tmp workdir

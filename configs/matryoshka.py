@@ -7,7 +7,16 @@ Commands:
   python launch.py --config configs/matryoshka.py:digits --workdir runs/mrl_digits
   python launch.py --config configs/vit.py:digits --workdir runs/vit_digits   # the baseline
   python -m benchmarks.matryoshka_digits --mrl runs/mrl_digits --standard runs/vit_digits
-Result when last run: see the bottom of this docstring.
+Result when last run (2026-12-02, 2-core AMD EPYC CPU, shared):
+  digits: test accuracy 0.980 (largest head, 297 held-out digits) at step 1500, 1m15s of
+  steps. benchmarks/results/matryoshka_digits.md, test accuracy at m dims:
+    m   MRL own head   standard ViT (runs/vit_digits) z[:m] + linear probe
+    4   0.976          0.875
+    8   0.976          0.960
+    16  0.980          0.973
+  The claim holds on digits: the low-dimensional slices beat truncating a standard
+  embedding (clearly at 4 dims, by 1-2 test images of 297 at 8 and 16).
+  shapes: not run.
   smoke: 4 steps in seconds (tests/test_config_smoke.py), nesting (4, 8, 16) of d = 16.
 """
 import ml_collections
