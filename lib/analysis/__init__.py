@@ -1,6 +1,7 @@
 """analysis: the notebook API over runs and checkpoints, and the analysis math (one file per
 method: attention maps, CKA, rank collapse, probes, relative representations, weight
-matching)."""
+matching). Figures: `from lib.analysis import plots` (matplotlib, imported only when asked
+for); notebooks/ uses all of it."""
 from lib.analysis.attention_maps import (attention_flow, attention_rollout,
                                          attention_weights_of, residual_attention)
 from lib.analysis.cka import cka_matrix, linear_cka, minibatch_cka
