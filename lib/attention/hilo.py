@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 from lib.attention.dot_product import dot_product_attention
 from lib.attention.swin import window_partition, window_reverse
+from lib.nn.pooling import pool
 
 
 def hilo_split(num_heads: int, alpha: float, window_size: int) -> tuple[int, int]:
@@ -71,7 +72,7 @@ class HiLo(nn.Module):
       outs.append(window_reverse(o, s, h, w))
     if l_heads:                                           # Lo-Fi: queries vs pooled keys
       tokens = x.reshape(b, h * w, -1)
-      pooled = x if s == 1 else nn.avg_pool(x, (s, s), strides=(s, s))
+      pooled = pool(x, s, "avg")
       pooled = pooled.reshape(b, -1, x.shape[-1])
       q = heads_dense(l_heads, "l_q")(tokens)
       k, v = jnp.split(heads_dense(2 * l_heads, "l_kv")(pooled), 2, axis=2)

@@ -16,6 +16,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from lib.nn.pooling import pool
+
 
 def sagan_attention(theta, phi, g):
   """theta [B, N, C/8], phi [B, M, C/8], g [B, M, C/2] -> (o [B, N, C/2], beta [B, N, M]).
@@ -50,8 +52,8 @@ class SelfAttention2D(nn.Module):
     phi = self._conv(c // 8, "phi", x, update_stats)
     g = self._conv(c // 2, "g", x, update_stats)
     if self.pool:
-      phi = nn.max_pool(phi, (2, 2), strides=(2, 2))
-      g = nn.max_pool(g, (2, 2), strides=(2, 2))
+      phi = pool(phi, 2, "max")
+      g = pool(g, 2, "max")
     m = phi.shape[1] * phi.shape[2]
     o, beta = sagan_attention(theta.reshape(b, h * w, -1), phi.reshape(b, m, -1),
                               g.reshape(b, m, -1))

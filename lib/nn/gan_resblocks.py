@@ -19,6 +19,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from lib.nn.conditional_norm import ClassConditionalBatchNorm, LinearConditionalBatchNorm
+from lib.nn.pooling import pool
 from lib.nn.spectral_norm import spectral_norm as sn_wrap
 
 KERNEL_INITS = {
@@ -34,7 +35,7 @@ def upsample2x(x):
 
 
 def avgpool2x(x):
-  return nn.avg_pool(x, (2, 2), strides=(2, 2))
+  return pool(x, 2, "avg")
 
 
 def conv(features: int, kernel: int, name: str, init: str, sn: bool, train: bool, dtype,

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from lib.nn.modulated_conv import EqualizedConv2D, EqualizedDense, ModulatedConv2D
+from lib.nn.pooling import pool
 
 SQRT2 = math.sqrt(2.0)
 
@@ -41,7 +42,7 @@ def upsample2x(x):
 
 
 def downsample2x(x):
-  return nn.avg_pool(x, (2, 2), strides=(2, 2))
+  return pool(x, 2, "avg")
 
 
 class MappingNetwork(nn.Module):
