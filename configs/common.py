@@ -38,6 +38,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.task = ""               # import path of the task module (init, train_step, ...)
   c.seed = 0
   c.total_steps = 1000
+  c.time_budget_s = 0.0         # > 0: stop at the first log point past this many seconds of
+                                # training (summed over resumes; evaluation not counted)
   c.log_every = 50
   c.compute_dtype = "float32"   # params stay float32; activations in this dtype
   c.ema_decay = 0.0             # 0 disables the EMA of params

@@ -32,7 +32,7 @@ from lib.train.imports import import_symbol
 from lib.train.mesh import make_mesh
 from lib.train.nan_guard import check_finite
 from lib.train.preemption import Preempted, PreemptionGuard
-from lib.train.writers import MetricWriter, truncate_metrics
+from lib.train.writers import MetricWriter, read_metrics, truncate_metrics
 
 
 def _abstract_batch(local_batch: dict, mesh) -> dict:
@@ -167,6 +167,16 @@ class Trainer:
               f"{self.config.total_steps}: nothing to train. To train further pass "
               f"--config.total_steps=<more than {step}>; to re-score it, "
               f"python launch.py --mode eval --workdir {self.workdir}.")
+        if self.restored_step is not None and step < self.config.total_steps:
+          done = self._results_of(step)
+          if (done is not None and done.get("stopped_by") == "time_budget_s"
+              and self._budget_spent(train_seconds_at(self.workdir, step))):
+            logging.warning("the run in %s is already complete: its time budget "
+                            "(config.time_budget_s=%s) was spent at step %d (results.json). "
+                            "To train further raise --config.time_budget_s.", self.workdir,
+                            self.config.time_budget_s, step)
+            self.final_state = state
+            return done
         if self.restored_step is not None and step == self.config.total_steps:
           done = self._results_of(step)
           if done is not None:   # a requeued job that had finished: nothing to do, not a failure
@@ -201,6 +211,10 @@ class Trainer:
       return None
     return results if results.get("step") == step else None
 
+  def _budget_spent(self, train_seconds: float) -> bool:
+    budget = float(self.config.get("time_budget_s", 0.0) or 0.0)
+    return budget > 0 and train_seconds >= budget
+
   def _step_report(self) -> observability.StepReport:
     """Compiles the step ahead (the calls that follow reuse the executable) and reads its
     FLOPs and memory for the compile/* and perf/* metrics."""
@@ -234,7 +248,12 @@ class Trainer:
     evaluators = evaluators_lib.make_evaluators(c, self.task, self.mesh, self.state_shardings,
                                                 self.workdir)
     writer = MetricWriter(self.workdir, enabled=self.is_main)
-    finishing = step >= c.total_steps       # restarted after its last checkpoint: no training
+    # Seconds of training so far (summed over resumes, evaluation excluded): time_budget_s.
+    train_seconds = (train_seconds_at(self.workdir, step) if self.restored_step is not None
+                     else 0.0)
+    out_of_time = self._budget_spent(train_seconds)
+    # restarted after its last checkpoint (steps or time spent): only the final evaluation
+    finishing = step >= c.total_steps or out_of_time
     report = None if finishing else self._step_report()
     window = profiling.ProfileWindow(c.profile, self.workdir)
     first_row = True
@@ -242,11 +261,12 @@ class Trainer:
     last_ckpt = self.restored_step
     pending: list[tuple[int, Any]] = []
     t_last, steps_last = time.time(), step
+    t_segment = t_last   # start of the training time not yet added to train_seconds
     progress = _progress(step, c.total_steps, self.is_main)
     row: dict = {}
     try:
       with PreemptionGuard() as guard, jax.set_mesh(self.mesh):
-        while step < c.total_steps:
+        while step < c.total_steps and not out_of_time:
           batch = sh.global_batch(next(self.train_iter), self.mesh)
           window.before_step(step)
           with window.annotate(step + 1):
@@ -269,6 +289,13 @@ class Trainer:
             now = time.time()
             row = {k: float(np.mean([m[k] for _, m in rows])) for k in rows[-1][1]}
             row["steps_per_sec"] = (step - steps_last) / max(now - t_last, 1e-9)
+            train_seconds += now - t_segment
+            t_segment = now
+            row["time/train_seconds"] = train_seconds
+            if not last and c.get("time_budget_s", 0.0) and _agreed(
+                self._budget_spent(train_seconds)):
+              out_of_time = last = save_now = True   # the budget ends the run at this step
+              stop = eval_now = False
             row.update(report.perf_scalars(row["steps_per_sec"]))
             if first_row:   # compile/* once, in the first row (not a row of its own)
               row.update(report.compile_scalars())
@@ -280,7 +307,7 @@ class Trainer:
             last_ckpt = step
           if eval_now:
             row.update(evaluators_lib.run_all(evaluators, state, step, final=False))
-            t_last = time.time()
+            t_last = t_segment = time.time()
           if row:  # the last row too, before the final checkpoint: see writers.py
             writer.write(step, row)
           if preempted:
@@ -293,6 +320,8 @@ class Trainer:
             return {"stopped_at": step}
         self.checkpoints.finish()
         results = {"step": step, **evaluators_lib.run_all(evaluators, state, step, final=True)}
+        if out_of_time:
+          results["stopped_by"] = "time_budget_s"
       writer.update(step, {k: v for k, v in results.items()
                            if k != "step" and isinstance(v, (int, float))
                            and not isinstance(v, bool)}, replace=finishing)
@@ -304,6 +333,23 @@ class Trainer:
       workdir_lib.write_json_atomically(os.path.join(self.workdir, "results.json"), results)
     self.final_state = state
     return results
+
+
+def train_seconds_at(workdir: str, step: int) -> float:
+  """The training seconds a run had spent when it logged `step` (its newest row at or before
+  it that has them; 0 for a run logged before time/train_seconds existed)."""
+  rows = [r for r in read_metrics(workdir)
+          if r.get("step", 0) <= step and "time/train_seconds" in r]
+  return float(rows[-1]["time/train_seconds"]) if rows else 0.0
+
+
+def _agreed(flag: bool) -> bool:
+  """Process 0's `flag` on every process: clocks differ between hosts, and a run whose
+  processes disagree on its last step would hang in the next collective."""
+  if jax.process_count() == 1:
+    return flag
+  from jax.experimental import multihost_utils
+  return bool(multihost_utils.broadcast_one_to_all(np.asarray(flag)))
 
 
 class _progress:

@@ -45,6 +45,8 @@ def _number(config, key: str, low: float, high: float, high_open: bool = False) 
   value = _get(config, key)
   if isinstance(value, bool) or not isinstance(value, (int, float)):
     raise ConfigError(f"config.{key}={value!r} must be a number")
+  if value != value:
+    raise ConfigError(f"config.{key}=nan must be a number in [{low}, {high}]")
   if value < low or value > high or (high_open and value == high):
     bound = f"[{low}, {high})" if high_open else f"[{low}, {high}]"
     raise ConfigError(f"config.{key}={value} is out of range {bound}")
@@ -85,6 +87,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   _integer(config, "seed", 0)
   _integer(config, "total_steps", 1)
   _integer(config, "log_every", 1)
+  if "time_budget_s" in config:
+    _number(config, "time_budget_s", 0.0, float("inf"))
   _integer(config, "data.batch_size", 1)
   _integer(config, "checkpoint.every_steps", 1)
   _integer(config, "checkpoint.keep", 1)
