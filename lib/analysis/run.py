@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 import json
 import math
 import os
@@ -20,15 +19,10 @@ from typing import Any
 import jax
 import ml_collections
 import numpy as np
-from jax.sharding import SingleDeviceSharding
 
-from lib import data as data_lib
-from lib.train import checkpoint as ckpt
 from lib.analysis.intermediates import sown_intermediates
-from lib.errors import CheckpointError, ConfigError, WorkdirError
-from lib.train.config_io import config_from_json
-from lib.train.workdir import read_config_json
-from lib.train.imports import import_symbol
+from lib.errors import ConfigError
+from lib.train.restore import example_batch, restore_run  # noqa: F401  (example_batch: API)
 from lib.train.writers import read_metrics
 
 
@@ -148,37 +142,7 @@ def _is_number(v) -> bool:
   return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def example_batch(config: ml_collections.ConfigDict) -> dict:
-  """ShapeDtypeStructs of one global batch, read from the first example of the train split."""
-  it = data_lib.make_iterator(config.data, config.data.train_split, global_batch_size=1,
-                              seed=config.seed, shuffle=False)
-  one = next(iter(it))
-  return {k: jax.ShapeDtypeStruct((config.data.batch_size,) + np.asarray(v).shape[1:],
-                                  np.asarray(v).dtype) for k, v in one.items()}
-
-
 def load_run(workdir: str, step: int | None = None, device=None) -> Run:
   """The run in `workdir` at `step` (default: the newest checkpoint that verifies)."""
-  raw = read_config_json(workdir)
-  if raw is None:
-    raise WorkdirError(f"{workdir} holds no run (no config.json); name the workdir of a run")
-  config = config_from_json(raw)
-  checkpoints = ckpt.Checkpoints(workdir, read_only=True)
-  steps = checkpoints.steps()
-  if not steps:
-    raise CheckpointError(f"{workdir} holds no checkpoint (steps: none; no "
-                          f"{workdir}/checkpoints/<step>); train it first: python launch.py "
-                          f"--config ... --workdir {workdir}, or load a workdir that has some")
-  if step is not None and step not in steps:
-    raise CheckpointError(f"{workdir} has no checkpoint at step {step}; its steps are {steps}. "
-                          "Pass one of them, load_run(workdir, step=...), or step=None for "
-                          "the newest that verifies")
-  device = device or jax.local_devices(backend="cpu")[0]
-  task = import_symbol(config.task)
-  abstract = jax.eval_shape(functools.partial(task.init, config), jax.random.key(0),
-                            example_batch(config))
-  target = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype,
-                                                       sharding=SingleDeviceSharding(device)),
-                        abstract)
-  state, _, _, step = checkpoints.restore(target, step=step, with_data=False)
+  config, task, state, step = restore_run(workdir, step, device)
   return Run(workdir, config, task, state, step, read_metrics(workdir))

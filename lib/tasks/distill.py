@@ -14,7 +14,7 @@ The paper's defaults: alpha = 0.5 (Eq. "hard-label distillation": 1/2, 1/2), tau
 official --distillation-tau); the paper's best is `hard` with the [dist] token.
 
 Config keys (config.distill): `type` (soft | hard), `alpha`, `tau`, `teacher_workdir` (a run
-whose newest checkpoint that verifies is the teacher, read with lib.analysis.load_run; its
+whose newest checkpoint that verifies is the teacher, read with lib.train.restore.restore_run; its
 own task's predict, with its EMA params when kept, gives Z_t inside the jitted step).
 `teacher_workdir=""` takes a randomly initialised teacher instead, `teacher_model` (model
 kwargs as config.model) seeded by `teacher_seed`: a control, and what keeps the smoke
@@ -37,6 +37,7 @@ import ml_collections
 
 from lib.errors import ConfigError, UserError
 from lib.tasks import classify
+from lib.train.restore import restore_run
 from lib.train.state import TrainState
 
 TYPES = ("soft", "hard")
@@ -83,17 +84,18 @@ def _load_teacher(workdir: str):
   host arrays. Read in a worker thread: JAX's trace state and mesh context are thread-local,
   so the restore runs eagerly on one CPU device even when init is being traced under the
   run's mesh."""
-  from lib.analysis.run import load_run  # analysis sits above tasks: imported where used
   try:
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-      run = pool.submit(load_run, workdir).result()
+      config, task, state, _ = pool.submit(restore_run, workdir).result()
   except UserError as e:
     raise ConfigError(f"config.distill.teacher_workdir={workdir!r} has no teacher to load "
                       f"({e}); train one first, e.g. python launch.py --config "
                       f"configs/vit.py:digits --workdir {workdir}, or name a workdir holding "
                       f"a checkpoint") from e
-  params, model_state = jax.device_get((run.params, getattr(run.state, "model_state", None)))
-  return run.config, run.task, params, model_state or {}
+  ema = getattr(state, "ema_params", None)
+  params, model_state = jax.device_get((ema if ema is not None else state.params,
+                                        getattr(state, "model_state", None)))
+  return config, task, params, model_state or {}
 
 
 def teacher_of(config):
