@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CONFIG ?= configs/sagan.py:digits
 WORKDIR ?= runs/default
 
-.PHONY: run test test-faults venv bench-attention bench-gan-rings bench-train bench-torch \
+.PHONY: run test test-faults venv bench-attention bench-gan-rings bench-train bench-torch bench-mae \
 	study-lra clean
 
 $(VENV)/.installed: requirements.txt
@@ -33,6 +33,11 @@ bench-gan-rings: venv
 
 bench-train: venv
 	$(PY) -m benchmarks.train_step
+
+bench-mae: venv
+	$(PY) -m benchmarks.mae_step
+	$(PY) launch.py --config configs/mae.py:digits --workdir runs/mae_digits
+	$(PY) -m benchmarks.mae_probe runs/mae_digits
 
 bench-torch: venv
 	$(PY) -m benchmarks.torch_ref.gan_step_vs_torch
