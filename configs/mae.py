@@ -65,12 +65,18 @@ def get_config(arg: str | None = None):
   # linear probe of the frozen encoder (evaluator `linear_probe`): the [class] token as the
   # paper's linear probing (or 'mean' over patch tokens); full-batch Adam on the train split
   c.probe = dict(pool="cls", steps=500, learning_rate=0.05, l2=1e-4)
+  # end-to-end fine-tuning of a copy of the encoder (evaluator `fine_tune`; add it to
+  # eval.evaluators): the paper's AdamW, weight decay 0.05 and label smoothing 0.1, a CPU budget
+  # of steps, no layer-wise lr decay, drop path or mixup
+  c.fine_tune = dict(steps=300, batch_size=128, learning_rate=1e-3, weight_decay=0.05,
+                     label_smoothing=0.1, num_classes=10)
   c.eval.evaluators = ("mae_reconstructions", "linear_probe")
   c.eval.num_samples = 8
 
   if a.variant in ("digits", "shapes"):
     c.data.source, c.data.image_size = a.variant, 32
     c.data.channels = c.model.channels = 1 if a.variant == "digits" else 3
+    c.fine_tune.num_classes = 10 if a.variant == "digits" else 3
     c.data.batch_size = 128
     c.optimizer.learning_rate = scaled_lr(2e-3, c.data.batch_size)
     c.optimizer.warmup_steps = 100
@@ -97,6 +103,7 @@ def get_config(arg: str | None = None):
                    decoder_mlp_dim=32)
     c.optimizer.learning_rate = 1e-3
     c.probe.steps = 20
+    c.fine_tune.steps, c.fine_tune.batch_size = 3, 32
     c.total_steps = 4
     c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 2, 1000, 2
     c.eval.batch_size = 512

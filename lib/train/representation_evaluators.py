@@ -6,6 +6,8 @@
   features), accuracy on the eval split. It also probes, once per run, the same architecture
   at its random init (the run's own init rng), the baseline a pre-training has to beat:
   `linear_probe_accuracy` vs `linear_probe_random_init_accuracy`.
+- `fine_tune`: the encoder and a new linear head trained end to end for a short budget;
+  accuracy on the eval split (the run's state is left as it is).
 - `mae_reconstructions`: a PNG grid of eval images, three columns per row: input | masked
   input | reconstruction (`task.reconstruct(config, state, images, rng)`, fixed masking noise).
 Config keys: `probe.{pool, steps, learning_rate, l2}` (read by the task and here).
@@ -16,7 +18,9 @@ import functools
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 
 from lib.analysis.probes import linear_probe
 from lib.errors import ConfigError
@@ -98,5 +102,75 @@ def reconstructions_evaluator(ctx: EvalContext):
       if final:
         save_grid(os.path.join(out_dir, "final.png"), grid, 3)
     return {}
+
+  return run
+
+
+@register("fine_tune")
+def fine_tune_evaluator(ctx: EvalContext):
+  """End-to-end fine-tuning of the encoder under `task.features` plus a new linear head, on
+  the train split, scored on the eval split: `fine_tune_accuracy`. The recipe follows MAE's
+  fine-tuning (AdamW, weight decay 0.05, label smoothing 0.1, cosine decay after a warm-up)
+  without its layer-wise lr decay, drop path and mixup/cutmix (a short CPU-scale budget:
+  `fine_tune.{steps, batch_size, learning_rate, weight_decay, label_smoothing}`). The run's
+  own state is not changed: the tuned copy lives only inside this evaluator."""
+  _require(ctx, "features", "fine_tune")
+  c = ctx.config
+  f = c.fine_tune
+  steps, batch_size = int(f.steps), int(f.batch_size)
+  tx = optax.adamw(optax.warmup_cosine_decay_schedule(0.0, float(f.learning_rate),
+                                                      max(1, steps // 10), steps),
+                   b1=0.9, b2=0.999, weight_decay=float(f.weight_decay))
+
+  def encoder_state(state, params):
+    fields = {"params": params}
+    if getattr(state, "ema_params", None) is not None:
+      fields["ema_params"] = None   # features() reads the EMA params when kept
+    return state.replace(**fields)
+
+  def logits_of(state, tuned, images):
+    z = ctx.task.features(c, encoder_state(state, tuned["encoder"]), images)
+    return z @ tuned["head"]["kernel"] + tuned["head"]["bias"]
+
+  def loss_fn(tuned, state, images, labels, valid):
+    logits = logits_of(state, tuned, images)
+    targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]),
+                                  float(f.label_smoothing))
+    per = optax.softmax_cross_entropy(logits, targets)
+    return jnp.sum(per * valid) / jnp.maximum(jnp.sum(valid), 1.0)
+
+  @jax.jit
+  def update(tuned, opt_state, state, images, labels, valid):
+    loss, grads = jax.value_and_grad(loss_fn)(tuned, state, images, labels, valid)
+    updates, opt_state = tx.update(grads, opt_state, tuned)
+    return optax.apply_updates(tuned, updates), opt_state, loss
+
+  @jax.jit
+  def correct(tuned, state, images, labels, valid):
+    return jnp.sum((jnp.argmax(logits_of(state, tuned, images), -1) == labels) * valid)
+
+  def train_batches():
+    while True:                                   # epochs of the train split, in order
+      yield from eval_batches(ctx, batch_size, split=c.data.train_split)
+
+  def run(state, step, final):
+    first = next(eval_batches(ctx, batch_size, split=c.data.train_split))
+    base = state.ema_params if getattr(state, "ema_params", None) is not None else state.params
+    dim = jax.eval_shape(lambda: ctx.task.features(c, state, first["image"])).shape[-1]
+    num_classes = int(c.fine_tune.num_classes)
+    tuned = {"encoder": base, "head": {"kernel": jnp.zeros((dim, num_classes)),
+                                       "bias": jnp.zeros((num_classes,))}}
+    opt_state = tx.init(tuned)
+    batches = train_batches()
+    for _ in range(steps):
+      b = next(batches)
+      tuned, opt_state, loss = update(tuned, opt_state, state, b["image"], b["label"],
+                                      jnp.asarray(b["valid"], jnp.float32))
+    right = total = 0
+    for b in eval_batches(ctx, batch_size):
+      valid = jnp.asarray(b["valid"], jnp.float32)
+      right += float(correct(tuned, state, b["image"], b["label"], valid))
+      total += float(jnp.sum(valid))
+    return {"fine_tune_accuracy": right / max(total, 1.0), "fine_tune_loss": float(loss)}
 
   return run

@@ -19,7 +19,7 @@ COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
 OPTIMIZERS = ("adamw", "adam", "sgd", "lamb")
 SCHEDULES = ("constant", "cosine", "linear", "rsqrt")
 # Evaluators that read the eval split, and those that read eval.reference_split.
-EVAL_SPLIT_EVALUATORS = ("accuracy", "linear_probe", "mae_reconstructions")
+EVAL_SPLIT_EVALUATORS = ("accuracy", "linear_probe", "fine_tune", "mae_reconstructions")
 REFERENCE_SPLIT_EVALUATORS = ("fid", "kid", "pr")
 
 
