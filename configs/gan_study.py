@@ -12,7 +12,7 @@ Variants (the base config of every run; `get_config(variant)`):
   digits_study  configs/dcgan.py:digits cut to a CPU budget: 16x16 digits, 500 steps, final FID,
                 KID, precision/recall on 500 samples (vit_digits features). Metric: fid, min.
                 Regularizers at REGULARIZERS (R1/R2 gamma 1, GP weight 10). The issue asks for 5
-                seeds; the sweep's default is 3 so that 36 runs fit the 2-core CPU's budget.
+                seeds (the stored study: seeds=5, 60 runs, 36 min); the default is 3.
   digits        configs/dcgan.py:digits (3000 steps, 32x32, 1000 metric samples): hours here.
   smoke         a tiny study for tests.
 Sweeps (grid): losses nonsaturating, hinge, relativistic (RpGAN) x regularizers none, r1,
@@ -36,12 +36,13 @@ Result when last run (2026-12-02, 2-core AMD EPYC CPU shared with other jobs, 1 
   every seed), but R1 + R2 with any of the three losses covers all 8 in 5/5 seeds, and RpGAN
   alone covers 2-3: the regularizer pair does the work at this budget.
   benchmarks/results/studies/gan_rings_losses_regs/.
-  digits_study,seeds=2 (24 runs, 17 min wall; 2 seeds, not the default 3 or the issue's 5: the
-  time left on the shared CPU): FID (500 samples, vit_digits) mean over seeds
-    none 8.40 / 7.72 / 11.01, r1 6.39 / 7.31 / 6.70, r1r2 6.86 / 6.81 / 7.06,
-    gp 6.90 / 6.49 / 7.26 (nonsaturating / hinge / relativistic); nothing separates with 2
-  seeds; every regularizer lowers FID and the spread over seeds; RpGAN + R1 + R2 is no better
-  than the other regularized settings. benchmarks/results/studies/gan_digits_losses_regs/.
+  digits_study,seeds=5 (60 runs; seeds 0-1 two at a time, 17 min; seeds 2-4 one at a time,
+  19 min): FID (500 samples, vit_digits) mean over seeds, nonsaturating / hinge / relativistic
+    none 8.16 / 7.52 / 10.51, r1 6.40 / 7.18 / 6.66, r1r2 6.83 / 7.55 / 7.05,
+    gp 6.57 / 6.83 / 7.03; paired with the same seed, every regularizer lowers FID with the
+  nonsaturating (-1.3..-1.8) and relativistic (-3.5..-3.9) losses, none does so separably
+  with hinge; RpGAN + R1 + R2 is no better than the other regularized settings.
+  benchmarks/results/studies/gan_digits_losses_regs/ (python -m benchmarks.gan_study_summary).
 """
 from configs._gan import gan_config
 from configs.common import parse_arg

@@ -26,8 +26,9 @@ from lib.train.nested_dict import flatten
 
 # Keys a resumed run may change without becoming a different experiment. The batch size is
 # not one: the data stream's position is counted in batches of that size.
-RESUMABLE_KEYS = ("total_steps", "time_budget_s", "log_every", "eval", "checkpoint", "init_from", "nan_guard",
-                  "sharding", "mesh", "profile")
+RESUMABLE_KEYS = ("total_steps", "time_budget_s", "log_every", "eval", "checkpoint", "init_from",
+                  "nan_guard", "sharding", "mesh", "profile",
+                  "probe", "fine_tune")   # the last two configure evaluators only
 LOCK_NAME = ".lock"
 
 
