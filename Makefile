@@ -38,6 +38,7 @@ bench-mae: venv
 	$(PY) -m benchmarks.mae_step
 	$(PY) launch.py --config configs/mae.py:digits --workdir runs/mae_digits
 	$(PY) -m benchmarks.mae_probe runs/mae_digits
+	$(PY) -m benchmarks.mae_fine_tune runs/mae_digits
 
 bench-torch: venv
 	$(PY) -m benchmarks.torch_ref.gan_step_vs_torch
