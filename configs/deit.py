@@ -13,6 +13,7 @@ Result when last run (2026-12-02, 2-core AMD EPYC CPU, shared; 8 simulated devic
   No gain over the teacher or the plain ViT (the same 0.976): the teacher is the same
   architecture and fits the train digits exactly (train loss 1e-4), so its hard labels are
   the true labels; DeiT's gain comes from a stronger, convolutional teacher on ImageNet.
+  shapes: defined (teacher runs/vit_shapes from configs/vit.py:shapes), not run.
   smoke: 4 steps in seconds with a randomly initialised teacher (distill.teacher_workdir="",
   distill.teacher_model): tests/test_config_smoke.py only calls get_config("smoke"), so the
   variant must not need a trained run; tests/deit trains a 4-step teacher into a tmp workdir
@@ -26,8 +27,9 @@ from configs.common import parse_arg
 
 def get_config(arg: str | None = None):
   a = parse_arg(arg, variant="digits")
-  if a.variant not in ("digits", "smoke"):
-    raise ValueError(f"configs/deit.py: unknown variant {a.variant!r}; use digits or smoke")
+  if a.variant not in ("digits", "shapes", "smoke"):
+    raise ValueError(f"configs/deit.py: unknown variant {a.variant!r}; use digits, shapes or "
+                     "smoke")
   c = vit.get_config(a.variant)
   c.task = "lib.tasks.distill"
   c.model.distillation = True          # the [dist] token and its head
@@ -38,6 +40,8 @@ def get_config(arg: str | None = None):
   c.distill.teacher_workdir = "runs/vit_digits"
   c.distill.teacher_model = ml_collections.ConfigDict({"name": ""})  # random teacher only
   c.distill.teacher_seed = 0
+  if a.variant == "shapes":             # teacher: python launch.py --config configs/vit.py:shapes
+    c.distill.teacher_workdir = "runs/vit_shapes"
   if a.variant == "smoke":
     c.distill.teacher_workdir = ""
     teacher = c.model.to_dict()
