@@ -20,7 +20,6 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from lib.errors import ConfigError
 from lib.nn.quantizers.code_statistics import as_float32_rows, code_histogram_metrics
