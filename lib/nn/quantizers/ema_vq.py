@@ -8,9 +8,10 @@ a train step). With one-hot assignments E [N, K] of the batch rows z [N, D]:
   m_k <- gamma m_k + (1 - gamma) sum_i E_ik z_i             (embedding sums)
   N_k~ = (N_k + eps) / (n + K eps) * n,  n = sum_k N_k      (Laplace smoothing, eps = 1e-5)
   e_k  = m_k / N_k~
-as sonnet does (plain EMA, no zero-debiasing). The statistics start at N_k = 1, m_k = e_k (as
-in lucidrains' vector-quantize-pytorch), so that e = m / N holds from the first step; sonnet
-starts N at 0, which blows unused codes up to e_k / eps after one step.
+sonnet's formulas, with one difference: sonnet zero-debiases its EMAs (N starts at 0, m at
+e), so after the first step an unused code becomes 0. Here the EMAs are plain and start at
+N_k = 1, m_k = e_k (as lucidrains' vector-quantize-pytorch does), so e = m / N holds from the
+first step without debiasing.
 The objective has only the commitment loss beta ||z - sg(e)||^2 (beta = 0.25).
 
 Dead-code restart follows Jukebox's random restart (Dhariwal et al. 2020, Sec. 3.2 and its
