@@ -23,6 +23,7 @@ from lib.train import checkpoint as ckpt
 from lib.train import evaluators as evaluators_lib
 from lib.train import generator_evaluators  # noqa: F401  (registers fid, kid, pr, ...)
 from lib.train import representation_evaluators  # noqa: F401  (linear_probe, mae_reconstructions)
+from lib.train import reconstruction_evaluators  # noqa: F401  (reconstruction, _grid)
 from lib.train import ring_evaluators  # noqa: F401  (registers ring_modes)
 from lib.train import observability, profiling, run_log
 from lib.train import sharding as sh

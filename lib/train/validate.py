@@ -19,7 +19,8 @@ COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
 OPTIMIZERS = ("adamw", "adam", "sgd", "lamb")
 SCHEDULES = ("constant", "cosine", "linear", "rsqrt")
 # Evaluators that read the eval split, and those that read eval.reference_split.
-EVAL_SPLIT_EVALUATORS = ("accuracy", "linear_probe", "fine_tune", "mae_reconstructions")
+EVAL_SPLIT_EVALUATORS = ("accuracy", "linear_probe", "fine_tune", "mae_reconstructions",
+                         "reconstruction", "reconstruction_grid")
 REFERENCE_SPLIT_EVALUATORS = ("fid", "kid", "pr")
 
 
@@ -118,6 +119,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   from lib.train import evaluators as evaluators_lib  # the registry (fills on import)
   from lib.train import generator_evaluators  # noqa: F401
   from lib.train import representation_evaluators  # noqa: F401
+  from lib.train import reconstruction_evaluators  # noqa: F401
   from lib.train import ring_evaluators  # noqa: F401
   known = evaluators_lib.registered_names()
   unknown = [n for n in config.eval.evaluators if n not in known]
