@@ -3,11 +3,12 @@ CompVis/taming-transformers `taming/modules/diffusionmodules/model.py` Encoder/D
 
 Encoder: conv_in -> per level `num_res_blocks` ResnetBlocks at width ch * ch_mult[i] ->
 downsample (3x3 stride-2 conv after a (0, 1) pad, as the official Downsample) except at the
-last level -> a middle ResnetBlock -> GroupNorm, swish, conv_out to `embed_dim`.
+last level -> one middle ResnetBlock (official: block, self-attention, block) -> GroupNorm,
+swish, conv_out to `embed_dim`.
 Decoder mirrors it, upsampling by nearest x2 + 3x3 conv. ResnetBlock: GroupNorm(32 groups),
 swish, 3x3 conv, twice, with a 1x1 shortcut when the width changes (h = x + F(x)).
-Left out of this small version: the middle self-attention block and the attention at the
-lowest resolution (a follow-up), dropout (0 in the official configs).
+Left out of this small version: the middle self-attention block and its second ResnetBlock,
+the attention at the lowest resolution (a follow-up), dropout (0 in the official configs).
 
 `Tokenizer` = encoder -> 1x1 pre-quant conv -> quantizer -> 1x1 post-quant conv -> decoder
 (the official quant_conv / post_quant_conv). The quantizer is chosen by `quantizer`
