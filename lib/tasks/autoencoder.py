@@ -54,12 +54,9 @@ def reconstruction_loss(x, x_hat, kind: str):
 
 
 def init(config, rng, batch) -> TrainState:
-  variables = dict(model_of(config).init({"params": rng, "quantizer": rng},
-                                         batch["image"][:1], train=False))
-  params = variables.pop("params")
-  return TrainState(
-      step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer_of(config).init(params),
-      ema_params=params if config.ema_decay else None, model_state=variables)
+  variables = model_of(config).init({"params": rng, "quantizer": rng}, batch["image"][:1],
+                                    train=False)
+  return TrainState.create(variables, optimizer_of(config), config.ema_decay)
 
 
 def train_step(config, state: TrainState, batch, rng):
@@ -90,8 +87,7 @@ def train_step(config, state: TrainState, batch, rng):
 
 
 def _variables(state):
-  params = state.ema_params if state.ema_params is not None else state.params
-  return {"params": params, **state.model_state}
+  return {"params": state.eval_params, **state.model_state}
 
 
 def reconstruct_and_tokens(config, state: TrainState, images):

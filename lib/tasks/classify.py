@@ -51,11 +51,7 @@ def optimizer_of(config):
 def init(config, rng, batch) -> TrainState:
   variables = model_of(config).init({"params": rng, "dropout": rng}, batch["image"][:1],
                                     train=False)
-  variables = dict(variables)
-  params = variables.pop("params")
-  return TrainState(
-      step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer_of(config).init(params),
-      ema_params=params if config.ema_decay else None, model_state=variables)
+  return TrainState.create(variables, optimizer_of(config), config.ema_decay)
 
 
 def cross_entropy(logits, labels, label_smoothing: float = 0.0):
@@ -120,7 +116,7 @@ def train_step(config, state: TrainState, batch, rng, objective=classification_o
 
 def predict(config, state: TrainState, batch):
   """Logits for batch['image'] with the EMA params when kept, else the params."""
-  params = state.ema_params if state.ema_params is not None else state.params
+  params = state.eval_params
   logits = model_of(config).apply({"params": params, **state.model_state}, batch["image"],
                                   train=False)
   if nesting_of(config):

@@ -5,6 +5,7 @@ from typing import Any
 
 import flax.struct
 import jax
+import jax.numpy as jnp
 
 
 @flax.struct.dataclass
@@ -14,3 +15,17 @@ class TrainState:
   opt_state: Any
   ema_params: Any = None   # None when config.ema_decay == 0
   model_state: Any = None  # non-trained collections (batch_stats, spectral-norm vectors, ...)
+
+  @property
+  def eval_params(self):
+    """The params evaluation and sampling use: the EMA when kept, else the trained ones."""
+    return self.ema_params if self.ema_params is not None else self.params
+
+  @classmethod
+  def create(cls, variables: dict, tx, ema_decay: float) -> "TrainState":
+    """Step 0 from a module's `init` variables: 'params' trained by `tx`, every other
+    collection kept as model_state, the EMA started at the params when `ema_decay` > 0."""
+    variables = dict(variables)
+    params = variables.pop("params")
+    return cls(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
+               ema_params=params if ema_decay else None, model_state=variables)

@@ -35,16 +35,13 @@ def optimizer_of(config):
 
 
 def _params(state):
-  return state.ema_params if state.ema_params is not None else state.params
+  return state.eval_params
 
 
 def init(config, rng, batch) -> TrainState:
-  variables = dict(model_of(config).init({"params": rng, "masking": rng}, batch["image"][:1],
-                                         train=False))
-  params = variables.pop("params")
-  return TrainState(
-      step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer_of(config).init(params),
-      ema_params=params if config.ema_decay else None, model_state=variables)
+  variables = model_of(config).init({"params": rng, "masking": rng}, batch["image"][:1],
+                                    train=False)
+  return TrainState.create(variables, optimizer_of(config), config.ema_decay)
 
 
 def train_step(config, state: TrainState, batch, rng):
