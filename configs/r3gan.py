@@ -23,6 +23,11 @@ from configs._gan import gan_config, set_data, set_evaluators
 from configs.common import parse_arg
 
 
+# The official train.py's AugmentPipe: geometric ops x1, colour ops x0.5, cutout x1.
+OFFICIAL_AUGMENT = ("xflip,rotate90,xint,scale,rotate,aniso,xfrac,brightness=0.5,contrast=0.5,"
+                    "lumaflip=0.5,hue=0.5,saturation=0.5,cutout")
+
+
 def get_config(arg: str | None = None):
   a = parse_arg(arg, variant="digits")
   c = gan_config()
@@ -47,13 +52,14 @@ def get_config(arg: str | None = None):
     c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 100, 1000, 1000
   elif a.variant == "cifar10":
     c.gan.update(conditioning="cbn_projection", augment="ada", ada_adaptive=False,
-                 ada_p_init=0.55)
+                 ada_p_init=0.55, augment_policy=OFFICIAL_AUGMENT)
     c.data.batch_size = 512
     c.total_steps = 100_000
     c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 200, 5000, 5000
   elif a.variant == "smoke":
     c.generator.update(widths=(16, 8, 8), blocks_per_stage=1, cardinality=2)
     c.discriminator.update(widths=(8, 8, 16), blocks_per_stage=1, cardinality=2)
-    c.gan.update(z_dim=16, augment="ada", ada_adaptive=False, ada_p_init=0.5)
+    c.gan.update(z_dim=16, augment="ada", ada_adaptive=False, ada_p_init=0.5,
+                 augment_policy=OFFICIAL_AUGMENT)
     c.data.batch_size = 16
   return set_evaluators(c, a.variant)

@@ -5,6 +5,8 @@ Slots start as samples of a learned Gaussian N(mu, diag(sigma^2)). For T iterati
 attn = softmax over *slots* of k(inputs) q(slots)^T / sqrt(D) (Eq. 1), so slots compete for
 inputs; updates = weighted mean of v(inputs) with weights attn normalised over the inputs
 (Eq. 2); slots = GRU(slots_prev, updates), then slots += MLP(LayerNorm(slots)).
+LayerNorm epsilon 1e-3: the official code (google-research slot_attention/model.py, TF)
+uses Keras' LayerNormalization() default, 1e-3 (PyTorch ports use 1e-5; flax's is 1e-6).
 """
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+
+LN_EPS = 1e-3          # official slot attention (tf.keras LayerNormalization default)
 
 
 def slot_attention_weights(k, q, eps: float = 1e-8):
@@ -51,7 +56,7 @@ class SlotAttention(nn.Module):
   def __call__(self, inputs, slots=None):
     b, _, _ = inputs.shape
     d = self.slot_size
-    inputs = nn.LayerNorm(dtype=self.dtype, name="norm_inputs")(inputs)
+    inputs = nn.LayerNorm(epsilon=LN_EPS, dtype=self.dtype, name="norm_inputs")(inputs)
     dense = lambda f, name, bias=False: nn.Dense(f, use_bias=bias, dtype=self.dtype, name=name)
     k, v = dense(d, "k")(inputs), dense(d, "v")(inputs)
     if slots is None:
@@ -59,8 +64,8 @@ class SlotAttention(nn.Module):
       log_sigma = self.param("slots_log_sigma", nn.initializers.xavier_uniform(), (1, 1, d))
       slots = sample_slots(self.make_rng("slots"), mu, log_sigma, b, self.num_slots)
     q_proj = dense(d, "q")
-    norm_slots = nn.LayerNorm(dtype=self.dtype, name="norm_slots")
-    norm_mlp = nn.LayerNorm(dtype=self.dtype, name="norm_mlp")
+    norm_slots = nn.LayerNorm(epsilon=LN_EPS, dtype=self.dtype, name="norm_slots")
+    norm_mlp = nn.LayerNorm(epsilon=LN_EPS, dtype=self.dtype, name="norm_mlp")
     gru = nn.GRUCell(d, dtype=self.dtype, name="gru")
     mlp1, mlp2 = dense(self.mlp_hidden, "mlp1", True), dense(d, "mlp2", True)
     attn = None

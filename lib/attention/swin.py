@@ -7,6 +7,7 @@ bias B from a (2M-1)^2 x heads table (Eq. 4). Every other block shifts the map b
 of tokens that come from different regions of the un-shifted map with -100, then rolls back.
 When the input is not larger than the window, the window becomes the whole map and there is
 no shift (official code). Block (Eq. 3): z = x + (S)W-MSA(LN(x)); z + MLP(LN(z)).
+LayerNorm epsilon 1e-5, the official code's (PyTorch nn.LayerNorm; flax's default is 1e-6).
 """
 from __future__ import annotations
 
@@ -100,6 +101,9 @@ class Mlp(nn.Module):
     return nn.Dense(x.shape[-1], dtype=self.dtype, name="fc2")(y)
 
 
+LN_EPS = 1e-5          # official Swin (torch.nn.LayerNorm default)
+
+
 class SwinBlock(nn.Module):
   """Swin Transformer block on [B, H, W, C]: W-MSA (shift_size=0) or SW-MSA (shift_size=M//2)."""
   num_heads: int
@@ -113,7 +117,7 @@ class SwinBlock(nn.Module):
   def __call__(self, x):
     b, h, w, c = x.shape
     window, shift = effective_window(h, w, self.window_size, self.shift_size)
-    y = nn.LayerNorm(dtype=self.dtype, name="norm1")(x)
+    y = nn.LayerNorm(epsilon=LN_EPS, dtype=self.dtype, name="norm1")(x)
     mask = None
     if shift:
       y = jnp.roll(y, (-shift, -shift), axis=(1, 2))                           # cyclic shift
@@ -125,5 +129,5 @@ class SwinBlock(nn.Module):
       y = jnp.roll(y, (shift, shift), axis=(1, 2))
     x = x + y                                                                  # Eq. 3
     y = Mlp(int(c * self.mlp_ratio), self.dtype, name="mlp")(
-        nn.LayerNorm(dtype=self.dtype, name="norm2")(x))
+        nn.LayerNorm(epsilon=LN_EPS, dtype=self.dtype, name="norm2")(x))
     return x + y

@@ -20,6 +20,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from lib.nn.upfirdn import conv2d_resample
+
 
 def demodulation_coefficients(weight, styles, eps: float = 1e-8):
   """d_bj = 1 / sqrt(sum_{i,k} (s_bi w_ijk)^2 + eps) for weight [kh, kw, in, out], styles
@@ -43,11 +45,20 @@ def _conv(x, kernel, padding, groups=1):
 
 
 def modulated_conv2d(x, weight, styles, *, demodulate: bool = True, fused: bool = False,
-                     padding: str = "SAME", eps: float = 1e-8):
-  """x [B, H, W, in], weight [kh, kw, in, out], styles [B, in] -> [B, H', W', out]."""
+                     padding: str = "SAME", eps: float = 1e-8, up: int = 1):
+  """x [B, H, W, in], weight [kh, kw, in, out], styles [B, in] -> [B, H', W', out].
+
+  up=2: the official upsampling conv (lib/nn/upfirdn.conv2d_resample: a transposed conv
+  with the kernel, then the [1, 3, 3, 1] filter), on the unfused path."""
   b, h, w, cin = x.shape
   styles = styles.astype(x.dtype)
   weight = weight.astype(x.dtype)
+  if up > 1:
+    y = conv2d_resample(x * styles[:, None, None, :], weight, up=up,
+                        padding=weight.shape[0] // 2)
+    if demodulate:
+      y = y * demodulation_coefficients(weight, styles, eps)[:, None, None, :].astype(y.dtype)
+    return y
   if fused:
     wb = modulated_weights(weight, styles, demodulate, eps)          # [B, kh, kw, in, out]
     kernel = wb.transpose(1, 2, 3, 0, 4).reshape(wb.shape[1], wb.shape[2], cin, -1)
@@ -79,17 +90,24 @@ class EqualizedDense(nn.Module):
 
 
 class EqualizedConv2D(nn.Module):
-  """Conv with equalized learning rate (weights ~ N(0, 1) scaled by 1/sqrt(k*k*in))."""
+  """Conv with equalized learning rate (weights ~ N(0, 1) scaled by 1/sqrt(k*k*in)).
+  down=2: the official downsampling conv ([1, 3, 3, 1] blur, then stride 2; a 1x1 kernel
+  after downsample2d), lib/nn/upfirdn.conv2d_resample."""
   features: int
   kernel_size: int = 3
   use_bias: bool = True
+  down: int = 1
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x):
     k, cin = self.kernel_size, x.shape[-1]
     kernel = self.param("kernel", nn.initializers.normal(1.0), (k, k, cin, self.features))
-    y = _conv(x, (kernel * (1.0 / math.sqrt(k * k * cin))).astype(self.dtype), "SAME")
+    kernel = (kernel * (1.0 / math.sqrt(k * k * cin))).astype(self.dtype)
+    if self.down > 1:
+      y = conv2d_resample(x, kernel, down=self.down, padding=k // 2)
+    else:
+      y = _conv(x, kernel, "SAME")
     if self.use_bias:
       y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(self.dtype)
     return y
@@ -118,6 +136,7 @@ class ModulatedConv2D(nn.Module):
   demodulate: bool = True
   fused: bool = False
   equalized_lr: bool = True
+  up: int = 1
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -130,4 +149,5 @@ class ModulatedConv2D(nn.Module):
       weight = weight * scale
     else:
       weight = self.param("kernel", nn.initializers.normal(scale), (k, k, cin, self.features))
-    return modulated_conv2d(x, weight, styles, demodulate=self.demodulate, fused=self.fused)
+    return modulated_conv2d(x, weight, styles, demodulate=self.demodulate, fused=self.fused,
+                            up=self.up)

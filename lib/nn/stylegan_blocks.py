@@ -6,11 +6,16 @@ discriminator epilogue come from StyleGAN2).
   when conditional, as in the official StyleGAN2-ADA code) -> equalized dense layers with
   LeakyReLU(0.2) * sqrt(2) -> w.
 - `ToRGB`: 1x1 modulated conv without demodulation, plus bias (skip generator, Fig. 7b).
-- `ResidualDownBlock`: conv3x3 -> conv3x3 -> 2x down, with a 1x1 skip; sum * sqrt(1/2)
-  (residual discriminator, Fig. 7c). Downsampling by 2x2 averaging stands in for the
-  official [1, 3, 3, 1] blur + stride 2.
+- `ResidualDownBlock`: conv3x3 -> conv3x3 with 2x down, with a 1x1 skip down; sum *
+  sqrt(1/2) (residual discriminator, Fig. 7c). Down is the official [1, 3, 3, 1] blur, then
+  stride 2 (the skip: downsample2d, then the 1x1 conv), lib/nn/upfirdn.py.
+- `ConvDownBlock`: conv3x3 -> conv3x3 with 2x down, no skip (the 'orig' StyleGAN2 D block;
+  StyleSwin's ConvBlock).
 - `MinibatchStdDev`: the std over groups of samples as one extra feature map (ProGAN Sec. 3).
-- Resampling: bilinear 2x upsampling equals the official [1, 3, 3, 1] FIR upsampler.
+  The output of a sample depends on the others of its group: a D using it must be called
+  on reals and on fakes separately (`batch_coupled`; the GAN task does so).
+- Resampling: `upsample2x` / `downsample2x` are upfirdn2d with the [1, 3, 3, 1] filter and
+  the official padding (pixels outside the image are zero; not bilinear at the border).
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from lib.nn.modulated_conv import EqualizedConv2D, EqualizedDense, ModulatedConv2D
-from lib.nn.pooling import pool
+from lib.nn.upfirdn import downsample2d, upsample2d
 
 SQRT2 = math.sqrt(2.0)
 
@@ -37,12 +42,13 @@ def normalize_2nd_moment(x, eps: float = 1e-8):
 
 
 def upsample2x(x):
-  b, h, w, c = x.shape
-  return jax.image.resize(x, (b, 2 * h, 2 * w, c), "bilinear")
+  """The official upsample2d with [1, 3, 3, 1] (tRGB skips)."""
+  return upsample2d(x)
 
 
 def downsample2x(x):
-  return pool(x, 2, "avg")
+  """The official downsample2d with [1, 3, 3, 1]."""
+  return downsample2d(x)
 
 
 class MappingNetwork(nn.Module):
@@ -64,6 +70,7 @@ class MappingNetwork(nn.Module):
 
 
 class ToRGB(nn.Module):
+  """StyleGAN2's tRGB: modulated 1x1 conv, no demodulation, plus bias."""
   channels: int
   dtype: Any = jnp.float32
 
@@ -79,12 +86,22 @@ class ResidualDownBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    skip = EqualizedConv2D(self.features, 1, use_bias=False, dtype=self.dtype, name="skip")(
-        downsample2x(x))
+    skip = EqualizedConv2D(self.features, 1, use_bias=False, down=2, dtype=self.dtype,
+                           name="skip")(x)
     h = lrelu(EqualizedConv2D(x.shape[-1], 3, dtype=self.dtype, name="conv0")(x))
-    h = lrelu(EqualizedConv2D(self.features, 3, dtype=self.dtype, name="conv1")(
-        downsample2x(h)))
+    h = lrelu(EqualizedConv2D(self.features, 3, down=2, dtype=self.dtype, name="conv1")(h))
     return (skip + h) * math.sqrt(0.5)
+
+
+class ConvDownBlock(nn.Module):
+  """conv3x3 (in -> in) -> conv3x3 with 2x down (in -> features), LeakyReLU * sqrt(2) each."""
+  features: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    h = lrelu(EqualizedConv2D(x.shape[-1], 3, dtype=self.dtype, name="conv0")(x))
+    return lrelu(EqualizedConv2D(self.features, 3, down=2, dtype=self.dtype, name="conv1")(h))
 
 
 class MinibatchStdDev(nn.Module):

@@ -9,7 +9,8 @@ loss, each regularizer, the augmentation and the conditioning are separate keys 
   regularizers  gp_weight, r1_gamma/r1_every, r2_gamma/r2_every, lecam_weight, ortho_beta,
                 pl_weight/pl_every, weight_clip                          (gan_regularizers.py)
   augment       none | diffaugment | ada (adaptive p, target r_t 0.6)    (gan_augment.py)
-  conditioning  none | cbn_projection | acgan
+  conditioning  none | cbn_projection | acgan (fakes get uniform labels; with the
+                relativistic loss, the labels of the reals they are paired with)
   optimizers    config.optimizer_g, config.optimizer_d (TTUR: separate learning rates)
   EMA of G      config.ema_decay (from gan.ema_start, half-life ramp gan.ema_rampup);
                 truncation at sampling
@@ -23,6 +24,8 @@ Flax modules named by import path, with a `num_classes` field (set here from
 `train` selects batch statistics and advances spectral-norm power iterations. Style-based
 generators (`style_based = True`) also provide `mapping(z, labels, train) -> w` and
 `synthesis(w, train) -> images` (path-length regularization) and take `truncation_psi`.
+D is called once on [reals; fakes], or on each separately when its outputs couple the batch
+(`batch_coupled`, minibatch std) or BN must not mix them (`gan.separate_d_batches`).
 Non-trainable variables (BN statistics, spectral-norm vectors, StyleGAN's w_avg) live in
 `state.model_state['G' | 'D']`; randomness inside G (noise inputs) uses the rng stream 'noise'.
 """
@@ -104,6 +107,41 @@ def apply_model(module, params, model_state, *args, train: bool, rng=None, metho
   return out, model_state
 
 
+def discriminator_logits(config, D, params, model_state, x_real, x_fake, y_real, y_fake,
+                         train: bool = True):
+  """D's (real logits, fake logits, real class logits, fake class logits, model_state).
+
+  One D call on [reals; fakes] when the samples of a batch do not interact; two calls, one
+  on the reals and one on the fakes, when they do: `gan.separate_d_batches` (BN in D,
+  DCGAN) or a D whose outputs couple the batch (`batch_coupled`: minibatch std, StyleGAN2
+  and StyleSwin, whose official losses call D separately), so that every minibatch-std group
+  is all-real or all-fake."""
+  def d_apply(ms, x, y):
+    return apply_model(D, params, ms, x, y, train=train)
+
+  if config.gan.separate_d_batches or getattr(D, "batch_coupled", False):
+    (r, rc), ms = d_apply(model_state, x_real, y_real)
+    (f, fc), ms = d_apply(ms, x_fake, y_fake)
+    return r, f, rc, fc, ms
+  b = x_real.shape[0]
+  y = jnp.concatenate([y_real, y_fake]) if y_real is not None else None
+  (o, oc), ms = d_apply(model_state, jnp.concatenate([x_real, x_fake]), y)
+  split = lambda t: (None, None) if t is None else (t[:b], t[b:])
+  return (*split(o), *split(oc), ms)
+
+
+def generator_labels(config, rng, real_labels):
+  """Labels of the fakes of one step: with the relativistic loss each fake is paired with a
+  real (RpGAN), so it gets that real's label (R3GAN's official loss generates with real_c);
+  otherwise labels drawn uniformly. None when unconditional."""
+  num_classes = num_conditional_classes(config)
+  if not num_classes:
+    return None
+  if config.gan.loss == "relativistic":
+    return real_labels
+  return jax.random.randint(rng, real_labels.shape, 0, num_classes)
+
+
 def sample_z(rng, n: int, z_dim: int, truncation: float = 0.0):
   """z ~ N(0, I), or BigGAN's truncated normal (values beyond +-truncation resampled)."""
   if truncation and truncation > 0:
@@ -162,23 +200,11 @@ def train_step(config, state: GANState, batch, rng):
   params_g, ms_g = state.params["G"], state.model_state["G"]
   rng_d, rng_g = jax.random.split(rng)
 
-  def fake_labels(key):
-    return jax.random.randint(key, (b,), 0, num_classes) if num_classes else None
-
   def d_apply(pd, ms, x, y, train=True):
     return apply_model(D, pd, ms, x, y, train=train)
 
   def d_forward(pd, ms, xr, xf, yr, yf):
-    """Logits of reals and fakes: one D call on [reals; fakes], or two when BN statistics
-    must not mix them (`separate_d_batches`, DCGAN)."""
-    if g.separate_d_batches:
-      (r, rc), ms = d_apply(pd, ms, xr, yr)
-      (f, fc), ms = d_apply(pd, ms, xf, yf)
-      return r, f, rc, fc, ms
-    y = jnp.concatenate([yr, yf]) if num_classes else None
-    (o, oc), ms = d_apply(pd, ms, jnp.concatenate([xr, xf]), y)
-    split = lambda t: (None, None) if t is None else (t[:b], t[b:])
-    return (*split(o), *split(oc), ms)
+    return discriminator_logits(config, D, pd, ms, xr, xf, yr, yf)
 
   # -- discriminator steps, one per slice of the batch ----------------------------------------
   def d_step(carry, xs):
@@ -186,7 +212,7 @@ def train_step(config, state: GANState, batch, rng):
     x_real, y_real, key = xs
     y_real = y_real if num_classes else None
     kz, ky, kn, ka_r, ka_f, keps, ka_gp = jax.random.split(key, 7)
-    y_fake = fake_labels(ky)
+    y_fake = generator_labels(config, ky, y_real)
     z = sample_z(kz, b, g.z_dim)
     fake, _ = apply_model(G, params_g, ms_g, z, y_fake, train=True, rng=kn)
     fake = jax.lax.stop_gradient(fake)
@@ -270,7 +296,7 @@ def train_step(config, state: GANState, batch, rng):
   kz, ky, kn, ka_f, ka_r, kpl_z, kpl_y, kpl_n = jax.random.split(rng_g, 8)
   x_real = reals[-1]
   y_real = real_labels[-1] if num_classes else None
-  y_fake = fake_labels(ky)
+  y_fake = generator_labels(config, ky, y_real)
   z = sample_z(kz, b, g.z_dim)
   need_real = losses.needs_real_logits_for_generator(g.loss)
   real_logits = None

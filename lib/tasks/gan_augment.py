@@ -8,9 +8,12 @@ generated, in the D and the G steps), so that G receives gradients through them.
 - ADA (Karras et al. 2020, "Training GANs with Limited Data", Sec. 2.2 and App. B): each
   transformation is applied per sample with probability p; geometric ones (xflip, rotate90,
   integer translation, isotropic scale, rotation, anisotropic scale, fractional translation)
-  are composed into one affine map sampled bilinearly with reflection padding, color ones
-  (brightness, contrast, luma flip, hue rotation, saturation) into one 4x4 color matrix;
-  optional cutout. p adapts with the overfitting heuristic r_t = E[sign(D(x_real))]
+  are composed into one inverse affine map in the official order (augment.py: G_inv = G_inv
+  @ T_inv for each in turn) sampled bilinearly with reflection padding, color ones
+  (brightness, contrast, luma flip, hue rotation, saturation) into one 4x4 color matrix
+  (C = T @ C, as the official code); optional cutout. Each op's probability is p times its
+  multiplier from the policy ('op=multiplier', default 1; the official AugmentPipe's
+  per-op multipliers). p adapts with the overfitting heuristic r_t = E[sign(D(x_real))]
   (Eq. 1 of the ADA paper): p += sign(r_t - target) * N / (ada_kimg * 1000) every interval.
   Deviation: no wavelet anti-aliasing filter around the geometric warp (official code
   upsamples with a symmetric wavelet before warping).
@@ -122,75 +125,134 @@ def _warp(x, m):
   return jax.vmap(one)(x, sy, sx).reshape(b, h, w, c)
 
 
-def ada_augment(x, rng, p, policy: str = ADA_BGC):
-  """ADA's pipeline at probability p (a traced scalar) for x [B, H, W, C] in [-1, 1]."""
-  ops = [o for o in policy.split(",") if o]
-  unknown = set(ops) - set(ADA_OPS)
-  if unknown:
-    raise ValueError(f"ADA policy {policy!r}: unknown ops {sorted(unknown)}; known {ADA_OPS}")
-  b, h, w, c = x.shape
-  keys = iter(jax.random.split(rng, 32))
+def parse_ada_policy(policy: str) -> dict:
+  """'op,op=multiplier,...' -> {op: multiplier}: each op runs with probability
+  p * multiplier, like the per-op multipliers of the official AugmentPipe (e.g. R3GAN's
+  'xflip,rotate90,xint,scale,rotate,aniso,xfrac,brightness=0.5,contrast=0.5,lumaflip=0.5,
+  hue=0.5,saturation=0.5,cutout'). A bare op has multiplier 1."""
+  mults = {}
+  for item in [o.strip() for o in policy.split(",") if o.strip()]:
+    name, _, value = item.partition("=")
+    name = name.strip()
+    if name not in ADA_OPS:
+      raise ValueError(f"ADA policy {policy!r}: unknown op {name!r}; known {ADA_OPS} "
+                       "(write op or op=multiplier)")
+    try:
+      mults[name] = float(value) if value else 1.0
+    except ValueError:
+      raise ValueError(f"ADA policy {policy!r}: multiplier of {name!r} must be a number, "
+                       f"got {value!r}") from None
+  return mults
+
+
+# Inverse 2-D transforms (output pixel -> input pixel), as augment.py's *_inv helpers.
+def _scale2d_inv(sx, sy):
+  return _scale2d(1 / sx, 1 / sy)
+
+
+def _translate2d_inv(tx, ty):
+  return _translate2d(-tx, -ty)
+
+
+def _rotate2d_inv(theta):
+  return _rotate2d(-theta)
+
+
+def ada_geometric(rng, b: int, h: int, w: int, p, mults: dict):
+  """G_inv [B, 3, 3] (centered output pixel -> input pixel) and the drawn parameters.
+
+  In augment.py's order, each transformation's inverse right-multiplied:
+  G_inv = G_inv @ T_inv, for xflip, rotate90, xint, scale, pre-rotation, aniso,
+  post-rotation, xfrac (so the first one drawn acts last on the pixels' source
+  coordinates, i.e. first on the image). Each is gated per sample with probability
+  p * multiplier (rotations: 1 - sqrt(1 - p * mult) each, so either happens with p * mult)."""
+  keys = iter(jax.random.split(rng, 24))
   p = jnp.asarray(p, jnp.float32)
-  ident3 = _eye(b, 3)
-  m = ident3
-  gate3 = lambda val, prob: jnp.where(                    # per sample: val with probability prob
-      (jax.random.uniform(next(keys), (b,)) < prob)[:, None, None], val, ident3)
-  if "xflip" in ops:
-    i = jax.random.randint(next(keys), (b,), 0, 2).astype(jnp.float32)
-    m = gate3(_scale2d(1 - 2 * i, jnp.ones((b,))), p) @ m
-  if "rotate90" in ops:
-    i = jax.random.randint(next(keys), (b,), 0, 4).astype(jnp.float32)
-    m = gate3(_rotate2d(-jnp.pi / 2 * i), p) @ m
-  if "xint" in ops:
+  on = lambda op, prob=None: (jax.random.uniform(next(keys), (b,))
+                              < (p * mults[op] if prob is None else prob))
+  g_inv = _eye(b, 3)
+  draws = {}
+  if "xflip" in mults:
+    i = jnp.floor(jax.random.uniform(next(keys), (b,)) * 2)
+    i = draws["xflip"] = jnp.where(on("xflip"), i, 0.0)
+    g_inv = g_inv @ _scale2d_inv(1 - 2 * i, jnp.ones((b,)))
+  if "rotate90" in mults:
+    i = jnp.floor(jax.random.uniform(next(keys), (b,)) * 4)
+    i = draws["rotate90"] = jnp.where(on("rotate90"), i, 0.0)
+    g_inv = g_inv @ _rotate2d_inv(-jnp.pi / 2 * i)
+  if "xint" in mults:
     t = (jax.random.uniform(next(keys), (b, 2)) * 2 - 1) * 0.125
-    m = gate3(_translate2d(jnp.round(t[:, 0] * w), jnp.round(t[:, 1] * h)), p) @ m
-  if "scale" in ops:
-    s = jnp.exp2(jax.random.normal(next(keys), (b,)) * 0.2)
-    m = gate3(_scale2d(s, s), p) @ m
-  p_rot = 1 - jnp.sqrt(jnp.clip(1 - p, 0, 1))      # P(pre or post rotation) = p
-  if "rotate" in ops:
+    t = jnp.where(on("xint")[:, None], t, 0.0)
+    t = draws["xint"] = jnp.stack([jnp.round(t[:, 0] * w), jnp.round(t[:, 1] * h)], -1)
+    g_inv = g_inv @ _translate2d_inv(t[:, 0], t[:, 1])
+  if "scale" in mults:
+    s_ = jnp.exp2(jax.random.normal(next(keys), (b,)) * 0.2)
+    s_ = draws["scale"] = jnp.where(on("scale"), s_, 1.0)
+    g_inv = g_inv @ _scale2d_inv(s_, s_)
+  if "rotate" in mults:
+    p_rot = 1 - jnp.sqrt(jnp.clip(1 - p * mults["rotate"], 0, 1))   # P(pre or post) = p
     theta = (jax.random.uniform(next(keys), (b,)) * 2 - 1) * jnp.pi
-    m = gate3(_rotate2d(-theta), p_rot) @ m
-  if "aniso" in ops:
-    s = jnp.exp2(jax.random.normal(next(keys), (b,)) * 0.2)
-    m = gate3(_scale2d(s, 1 / s), p) @ m
-  if "rotate" in ops:
+    theta = draws["rotate_pre"] = jnp.where(on("rotate", p_rot), theta, 0.0)
+    g_inv = g_inv @ _rotate2d_inv(-theta)                            # before aniso
+  if "aniso" in mults:
+    s_ = jnp.exp2(jax.random.normal(next(keys), (b,)) * 0.2)
+    s_ = draws["aniso"] = jnp.where(on("aniso"), s_, 1.0)
+    g_inv = g_inv @ _scale2d_inv(s_, 1 / s_)
+  if "rotate" in mults:
     theta = (jax.random.uniform(next(keys), (b,)) * 2 - 1) * jnp.pi
-    m = gate3(_rotate2d(-theta), p_rot) @ m
-  if "xfrac" in ops:
+    theta = draws["rotate_post"] = jnp.where(on("rotate", p_rot), theta, 0.0)
+    g_inv = g_inv @ _rotate2d_inv(-theta)                            # after aniso
+  if "xfrac" in mults:
     t = jax.random.normal(next(keys), (b, 2)) * 0.125
-    m = gate3(_translate2d(t[:, 0] * w, t[:, 1] * h), p) @ m
+    t = jnp.where(on("xfrac")[:, None], t, 0.0)
+    t = draws["xfrac"] = jnp.stack([t[:, 0] * w, t[:, 1] * h], -1)
+    g_inv = g_inv @ _translate2d_inv(t[:, 0], t[:, 1])
+  return g_inv, draws
+
+
+def ada_augment(x, rng, p, policy: str = ADA_BGC):
+  """ADA's pipeline at probability p (a traced scalar) for x [B, H, W, C] in [-1, 1];
+  `policy` as in `parse_ada_policy` (per-op probability multipliers)."""
+  mults = parse_ada_policy(policy)
+  ops = list(mults)
+  b, h, w, c = x.shape
+  k_geom, k_rest = jax.random.split(rng)
+  keys = iter(jax.random.split(k_rest, 16))
+  p = jnp.asarray(p, jnp.float32)
   if any(o in ops for o in ("xflip", "rotate90", "xint", "scale", "rotate", "aniso", "xfrac")):
+    m, _ = ada_geometric(k_geom, b, h, w, p, mults)
     x = _warp(x, m)
 
   color_ops = [o for o in ("brightness", "contrast", "lumaflip", "hue", "saturation") if o in ops]
   if color_ops:
     ident4 = _eye(b, 4)
-    gate4 = lambda val: jnp.where((jax.random.uniform(next(keys), (b,)) < p)[:, None, None],
-                                  val, ident4)
+    gate4 = lambda val, op: jnp.where(
+        (jax.random.uniform(next(keys), (b,)) < p * mults[op])[:, None, None], val, ident4)
     v = jnp.array([1.0, 1.0, 1.0, 0.0]) / math.sqrt(3)
     vv = jnp.outer(v, v)
     cm = ident4
     if "brightness" in ops:
       t = jax.random.normal(next(keys), (b,)) * 0.2
-      cm = gate4(ident4.at[:, :3, 3].set(t[:, None])) @ cm
+      cm = gate4(ident4.at[:, :3, 3].set(t[:, None]), "brightness") @ cm
     if "contrast" in ops:
       s = jnp.exp2(jax.random.normal(next(keys), (b,)) * 0.5)
       cm = gate4(ident4 * jnp.concatenate([jnp.broadcast_to(s[:, None], (b, 3)),
-                                           jnp.ones((b, 1))], -1)[:, None, :]) @ cm
+                                           jnp.ones((b, 1))], -1)[:, None, :],
+                 "contrast") @ cm
     if "lumaflip" in ops:
       i = jax.random.randint(next(keys), (b,), 0, 2).astype(jnp.float32)
-      cm = gate4(ident4 - 2 * vv[None] * i[:, None, None]) @ cm
+      cm = gate4(ident4 - 2 * vv[None] * i[:, None, None], "lumaflip") @ cm
     if "hue" in ops:
       theta = (jax.random.uniform(next(keys), (b,)) * 2 - 1) * jnp.pi
       a = v[:3]
       cross = jnp.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
       cs, sn = jnp.cos(theta)[:, None, None], jnp.sin(theta)[:, None, None]
       r3 = cs * jnp.eye(3) + sn * cross + (1 - cs) * jnp.outer(a, a)           # Rodrigues
-      cm = gate4(ident4.at[:, :3, :3].set(r3)) @ cm
+      cm = gate4(ident4.at[:, :3, :3].set(r3), "hue") @ cm
     if "saturation" in ops:
       s = jnp.exp2(jax.random.normal(next(keys), (b,)))
-      cm = gate4(vv[None] + (jnp.eye(4)[None] - vv[None]) * s[:, None, None]) @ cm
+      cm = gate4(vv[None] + (jnp.eye(4)[None] - vv[None]) * s[:, None, None],
+                 "saturation") @ cm
     if c == 3:
       x = jnp.einsum("bij,bhwj->bhwi", cm[:, :3, :3], x) + cm[:, None, None, :3, 3]
     elif c == 1:
@@ -205,7 +267,7 @@ def ada_augment(x, rng, p, policy: str = ADA_BGC):
     xx = (jnp.arange(w) + 0.5) / w
     keep = ((jnp.abs(xx[None, None, :] - center[:, 0, None, None]) >= 0.25)
             | (jnp.abs(yy[None, :, None] - center[:, 1, None, None]) >= 0.25))
-    on = (jax.random.uniform(next(keys), (b,)) < p)[:, None, None]
+    on = (jax.random.uniform(next(keys), (b,)) < p * mults["cutout"])[:, None, None]
     x = jnp.where((keep | ~on)[..., None], x, 0.0)
   return x
 

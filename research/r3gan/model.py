@@ -5,11 +5,16 @@ Sec. 4 "a roadmap to a new baseline" (config E): normalization-free ResNets for 
   grouped conv (`cardinality` groups) -> LeakyReLU -> 1x1 conv back; no normalization.
   Fix-up initialization: the last conv of every branch starts at zero and the others are
   scaled by L^(-1/(2m-2)) (L residual blocks, m = 3 convs per branch).
-- Transitions: bilinear resampling with a 1x1 conv for the channel change (G: upsample then
-  conv; D: conv then downsample).
-- G basis: a learned 4x4 constant modulated channel-wise by a linear map of z (and of a
-  class embedding when conditional); the output is a 1x1 conv to the image channels.
-- D basis: a 4x4 depthwise conv over the final 4x4 map, then the (projection) head.
+- Transitions (official UpsampleLayer / DownsampleLayer): a bias-free 1x1 conv for the
+  channel change and upfirdn2d resampling with the official filter [1, 2, 1] * [1, 1] =
+  [1, 3, 3, 1] (lib/nn/upfirdn.py; G: conv then upsample2d; D: downsample2d then conv).
+- G basis: a learned 4x4 constant modulated channel-wise by a bias-free linear map of z,
+  concatenated with the class embedding when conditional (a bias-free linear map of the
+  one-hot label, std 1/sqrt(K)); the output is a 1x1 conv to the image channels.
+- D basis: a bias-free 4x4 depthwise conv over the final 4x4 map, then a bias-free linear map
+  to 1 logit, or, when conditional, to an embedding of the final width whose inner product
+  with the class embedding is the logit (official Discriminator: no separate unconditional
+  term; the embedding's init std is (1/sqrt(dim)) / sqrt(K), activation gain 1/sqrt(dim)).
 The objective is a task key: RpGAN + gamma/2 (R1 + R2), `gan.loss='relativistic'`.
 """
 from __future__ import annotations
@@ -21,7 +26,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from lib.nn.class_head import DiscriminatorHead
+from lib.nn.upfirdn import downsample2d, upsample2d
+
+RESAMPLE_FILTER = (1.0, 3.0, 3.0, 1.0)       # official [1, 2, 1] convolved with [1, 1]
 
 
 def block_diagonal_kernel(kernel, groups: int):
@@ -58,10 +65,9 @@ class GroupedConv(nn.Module):
     return y + bias.astype(self.dtype)
 
 
-def _resample(x, factor: float):
-  b, h, w, c = x.shape
-  return jax.image.resize(x, (b, int(h * factor), int(w * factor), c), "bilinear",
-                          antialias=factor < 1)
+def msr_init(gain: float = 1.0):
+  """The official MSRInitializer: N(0, (gain / sqrt(fan_in))^2)."""
+  return nn.initializers.variance_scaling(gain ** 2, "fan_in", "normal")
 
 
 class ResidualBlock(nn.Module):
@@ -104,15 +110,21 @@ class Generator(nn.Module):
       raise ValueError(f"{n_stages} stages for {self.image_size}px, got widths {self.widths}")
     total = n_stages * self.blocks_per_stage
     h = z
-    if self.num_classes:
-      e = nn.Embed(self.num_classes, self.embed_dim, name="label_embed")(labels)
-      h = jnp.concatenate([h, e], -1)
+    if self.num_classes:                   # Linear(one-hot, bias=False), MSR: std 1/sqrt(K)
+      e = nn.Embed(self.num_classes, self.embed_dim,
+                   embedding_init=nn.initializers.normal(1.0 / math.sqrt(self.num_classes)),
+                   name="label_embed")(labels)
+      h = jnp.concatenate([h, e.astype(h.dtype)], -1)
     basis = self.param("basis", nn.initializers.normal(1.0), (4, 4, self.widths[0]))
-    mod = nn.Dense(self.widths[0], dtype=self.dtype, name="basis_linear")(h)
+    mod = nn.Dense(self.widths[0], use_bias=False, kernel_init=msr_init(), dtype=self.dtype,
+                   name="basis_linear")(h)
     x = basis[None] * mod[:, None, None, :]
     for s, width in enumerate(self.widths):
       if s > 0:
-        x = nn.Conv(width, (1, 1), dtype=self.dtype, name=f"up{s}")(_resample(x, 2.0))
+        if width != x.shape[-1]:
+          x = nn.Conv(width, (1, 1), use_bias=False, kernel_init=msr_init(), dtype=self.dtype,
+                      name=f"up{s}")(x)
+        x = upsample2d(x, RESAMPLE_FILTER)
       for b in range(self.blocks_per_stage):
         x = ResidualBlock(self.expansion, self.cardinality, total, self.dtype,
                           name=f"stage{s}_block{b}")(x)
@@ -140,11 +152,25 @@ class Discriminator(nn.Module):
         h = ResidualBlock(self.expansion, self.cardinality, total, self.dtype,
                           name=f"stage{s}_block{b}")(h)
       if s < n_stages - 1:
-        h = _resample(nn.Conv(self.widths[s + 1], (1, 1), dtype=self.dtype,
-                              name=f"down{s}")(h), 0.5)
+        h = downsample2d(h, RESAMPLE_FILTER)
+        if self.widths[s + 1] != h.shape[-1]:
+          h = nn.Conv(self.widths[s + 1], (1, 1), use_bias=False, kernel_init=msr_init(),
+                      dtype=self.dtype, name=f"down{s}")(h)
     c = h.shape[-1]
-    h = nn.Conv(c, (4, 4), padding="VALID", feature_group_count=c, dtype=self.dtype,
+    h = nn.Conv(c, (4, 4), padding="VALID", feature_group_count=c, use_bias=False,
+                kernel_init=msr_init(), dtype=self.dtype,
                 name="basis")(h).reshape(h.shape[0], c)                 # 4x4 depthwise
-    return DiscriminatorHead(self.num_classes, self.class_head, spectral_norm=False,
-                             kernel_init=nn.initializers.lecun_normal(), dtype=self.dtype,
-                             name="head")(h, labels, train)
+    out_dim = c if self.num_classes else 1
+    h = nn.Dense(out_dim, use_bias=False, kernel_init=msr_init(), dtype=self.dtype,
+                 name="basis_linear")(h).astype(jnp.float32)
+    if not self.num_classes:
+      return h[:, 0], None
+    if self.class_head != "projection":
+      raise ValueError(f"R3GAN's discriminator has the official conditional head only; "
+                       f"gan.conditioning='acgan' is not supported (use cbn_projection)")
+    if labels is None:
+      raise ValueError("a class-conditional discriminator needs labels")
+    # Linear(one-hot, bias=False), MSR init with activation gain 1/sqrt(dim)
+    e = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.normal(
+        1.0 / math.sqrt(c) / math.sqrt(self.num_classes)), name="label_embed")(labels)
+    return jnp.sum(h * e.astype(jnp.float32), -1), None                # <D(x), e_y>

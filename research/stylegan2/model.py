@@ -10,13 +10,15 @@ skip generator and residual discriminator (Sec. 4.1, Fig. 7), equalized learning
   Style mixing regularization (`mixing_prob`, 0.9 in the paper) when training.
 - Synthesis: a learned 4x4 constant; per layer modulated 3x3 conv (Eq. 1-3), noise input,
   bias, LeakyReLU * sqrt(2); per resolution a tRGB (1x1 modulated conv without
-  demodulation) added to the upsampled running image (skip architecture). Upsampling is
-  bilinear, i.e. the official [1, 3, 3, 1] FIR filter for 2x, then a 3x3 conv (the official
-  code fuses a transposed conv with that filter).
-- Discriminator: fromRGB, residual blocks (conv, conv, 2x2 average down; skip down + 1x1 conv;
-  sum * sqrt(1/2)), minibatch standard deviation (group 4, 1 feature), conv, dense, output
-  (projection / AC head for classes). Downsampling by 2x2 averaging approximates the
-  official [1, 3, 3, 1] blur before stride 2.
+  demodulation) added to the upsampled running image (skip architecture). Resampling is the
+  official upfirdn2d with the [1, 3, 3, 1] filter (lib/nn/upfirdn.py): the first conv of a
+  resolution is a transposed conv with stride 2 followed by the filter (conv2d_resample;
+  its kernel runs flipped, as the official weights would), the tRGB skip is upsample2d.
+- Discriminator: fromRGB, residual blocks (conv, conv with blur + stride 2; skip: downsample2d
+  + 1x1 conv; sum * sqrt(1/2)), minibatch standard deviation (group 4, 1 feature), conv,
+  dense, output (projection / AC head for classes). Minibatch std couples the samples of a
+  group, so D is `batch_coupled`: the GAN task calls it on reals and on fakes separately, as
+  the official loss does (groups are all-real or all-fake).
 """
 from __future__ import annotations
 
@@ -44,9 +46,8 @@ class SynthesisLayer(nn.Module):
 
   @nn.compact
   def __call__(self, x, w):
-    if self.up:
-      x = upsample2x(x)
-    x = ModulatedConv2D(self.features, 3, dtype=self.dtype, name="conv")(x, w)
+    x = ModulatedConv2D(self.features, 3, up=2 if self.up else 1, dtype=self.dtype,
+                        name="conv")(x, w)
     x = NoiseInjection(name="noise")(x)
     bias = self.param("bias", nn.initializers.zeros, (self.features,))
     return lrelu(x + bias.astype(x.dtype))
@@ -113,11 +114,15 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
+  """`batch_coupled`: minibatch std mixes the samples of a group (call on reals and fakes
+  separately)."""
   width: int = 512
   mbstd_group: int = 4
   num_classes: int = 0
   class_head: str = "projection"
   dtype: Any = jnp.float32
+
+  batch_coupled = True
 
   @nn.compact
   def __call__(self, x, labels=None, train: bool = False):

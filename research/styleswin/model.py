@@ -1,22 +1,32 @@
 """StyleSwin (Zhang et al. 2022, "StyleSwin: Transformer-based GAN for High-resolution Image
-Generation"), a small faithful version.
+Generation"), a small version following the official code (microsoft/StyleSwin,
+models/generator.py and models/discriminator.py).
 
 Generator (Sec. 3.2-3.3, Fig. 2): the StyleGAN2 mapping network gives w; a learned 4x4
-constant is refined stage by stage (4, 8, ..., image_size), each stage adding a sinusoidal
-positional encoding of its own scale (SPE, Sec. 3.3) and running `blocks_per_stage`
-StyleSwin blocks:
+constant (no positional encoding) is refined stage by stage (4, 8, ..., image_size), each
+stage running `blocks_per_stage` StyleSwin blocks:
   x = x + DoubleAttn(AdaIN(x, w));  x = x + MLP(AdaIN(x, w))
-Style injection is AdaIN on the tokens (instance normalisation over the tokens of one image,
-per channel, then a scale and bias from w). Double attention splits the heads: half attend
-inside M x M windows, half inside windows shifted by M // 2 (with Swin's region mask), and
-their outputs are concatenated (Sec. 3.2), enlarging the receptive field within one block.
-Both halves use Swin's relative position bias. Between stages: bilinear 2x upsampling and a
-linear map to the next width. Each stage has a tRGB (StyleGAN2 skip).
+AdaIN is instance normalisation over the tokens of one image (eps 1e-5, no affine), then
+gamma(w) x + beta(w) with plain gamma from an equalized linear map of w (bias 0, as the
+official AdaptiveInstanceNorm). Double attention splits the heads: half attend inside M x M
+windows, half inside windows shifted by M // 2 (with Swin's region mask), and their outputs
+are concatenated (Sec. 3.2), enlarging the receptive field within one block. Both halves use
+Swin's relative position bias. Between stages (the official BilinearUpsample): bilinear 2x
+upsampling -> LayerNorm (eps 1e-5) -> bias-free linear map to the next width -> + alpha SPE,
+the sinusoidal positional encoding of the new scale (Sec. 3.3) times a learned scalar alpha
+initialised at 0. Each stage's output (after the transition) goes through an unmodulated 1x1
+conv tRGB, added to the running image upsampled by upfirdn2d [1, 3, 3, 1] (StyleGAN2 skip;
+the last stage's tRGB is at the same resolution as the one before it). Linear layers start
+from a truncated normal (std 0.02) and the tRGB from Xavier normal with gain 0.02, as the
+official `_init_weights`.
 
-Discriminator (Sec. 3.4): the wavelet discriminator of SWAGAN (Gal et al. 2021): the image
-enters as its Haar wavelet sub-bands (LL, LH, HL, HH at half resolution); every residual
-down-block's output is joined by the wavelet sub-bands of the input at that scale, then the
-StyleGAN2 epilogue (minibatch std, conv, dense) and the output head.
+Discriminator (Sec. 3.4): the wavelet discriminator of SWAGAN (Gal et al. 2021), official
+layout: the image enters as its Haar wavelet sub-bands (LL, LH, HL, HH at half resolution);
+non-residual ConvBlocks (conv3x3, then conv3x3 with [1, 3, 3, 1] blur + stride 2); after
+every block the image downsampled once more (upfirdn2d) enters again as its sub-bands
+through a 1x1 conv and is added; then the StyleGAN2 epilogue (minibatch std, conv, dense)
+and the output head. Minibatch std couples the batch (`batch_coupled`): the task calls D
+on reals and fakes separately.
 """
 from __future__ import annotations
 
@@ -31,18 +41,23 @@ from lib.attention.position_2d import RelativePositionBias2D
 from lib.attention.positions import sinusoidal_positions
 from lib.attention.swin import shifted_window_mask, window_partition, window_reverse
 from lib.nn.class_head import DiscriminatorHead
-from lib.nn.modulated_conv import EqualizedConv2D
-from lib.nn.stylegan_blocks import (DiscriminatorEpilogue, MappingNetwork, ResidualDownBlock,
-                                    ToRGB, downsample2x, lrelu, upsample2x)
+from lib.nn.modulated_conv import EqualizedConv2D, EqualizedDense
+from lib.nn.stylegan_blocks import (ConvDownBlock, DiscriminatorEpilogue, MappingNetwork,
+                                    downsample2x, lrelu, upsample2x)
+
+LN_EPS = 1e-5                                   # torch LayerNorm / InstanceNorm default
+LINEAR_INIT = nn.initializers.truncated_normal(0.02)   # official _init_weights (nn.Linear)
 
 
 def haar_dwt(x):
-  """Haar wavelet transform of [B, H, W, C] -> [B, H/2, W/2, 4C] (LL, LH, HL, HH)."""
+  """Haar wavelet transform of [B, H, W, C] -> [B, H/2, W/2, 4C] (LL, LH, HL, HH in the
+  official order: upfirdn2d(x, f, down=2) with the outer products of l = [1, 1] / sqrt(2)
+  and h = [-1, 1] / sqrt(2), LH = h^T l across rows, HL = l^T h across columns)."""
   a, b = x[:, 0::2, 0::2], x[:, 0::2, 1::2]
   c, d = x[:, 1::2, 0::2], x[:, 1::2, 1::2]
   ll = (a + b + c + d) / 2
-  lh = (a - b + c - d) / 2
-  hl = (a + b - c - d) / 2
+  lh = (a + b - c - d) / 2
+  hl = (a - b + c - d) / 2
   hh = (a - b - c + d) / 2
   return jnp.concatenate([ll, lh, hl, hh], -1)
 
@@ -56,17 +71,46 @@ def sinusoidal_positions_2d(h: int, w: int, dim: int) -> jnp.ndarray:
 
 
 class AdaIN(nn.Module):
-  """Instance norm over the tokens of each image, then (1 + gamma(w)) x + beta(w)."""
+  """Instance norm over the tokens of each image, then gamma(w) x + beta(w) (official
+  AdaptiveInstanceNorm: EqualLinear(w) -> (gamma, beta), bias 0)."""
 
   @nn.compact
   def __call__(self, x, w):                      # x [B, H, W, C], w [B, D]
     c = x.shape[-1]
     mu = jnp.mean(x, axis=(1, 2), keepdims=True)
     var = jnp.var(x, axis=(1, 2), keepdims=True)
-    x = (x - mu) * jax.lax.rsqrt(var + 1e-5)
-    style = nn.Dense(2 * c, name="style")(w)
+    x = (x - mu) * jax.lax.rsqrt(var + LN_EPS)
+    style = EqualizedDense(2 * c, dtype=x.dtype, name="style")(w)
     gamma, beta = jnp.split(style, 2, -1)
-    return (1 + gamma)[:, None, None, :] * x + beta[:, None, None, :]
+    return gamma[:, None, None, :] * x + beta[:, None, None, :]
+
+
+class BilinearUpsample(nn.Module):
+  """Official transition: bilinear 2x -> LayerNorm -> bias-free linear -> + alpha * SPE."""
+  features: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    b, h, w, c = x.shape
+    x = jax.image.resize(x, (b, 2 * h, 2 * w, c), "bilinear")    # = torch bilinear, 2x
+    x = nn.LayerNorm(epsilon=LN_EPS, dtype=self.dtype, name="norm")(x)
+    x = nn.Dense(self.features, use_bias=False, kernel_init=LINEAR_INIT, dtype=self.dtype,
+                 name="reduction")(x)
+    alpha = self.param("alpha", nn.initializers.zeros, ())
+    spe = sinusoidal_positions_2d(2 * h, 2 * w, self.features)
+    return x + (alpha * spe).astype(x.dtype)
+
+
+class ToRGB(nn.Module):
+  """Official StyleSwin tRGB: an unmodulated 1x1 conv with bias (Xavier normal, gain 0.02)."""
+  channels: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    init = nn.initializers.variance_scaling(0.02 ** 2, "fan_avg", "normal")
+    return nn.Conv(self.channels, (1, 1), kernel_init=init, dtype=self.dtype, name="conv")(x)
 
 
 class DoubleAttention(nn.Module):
@@ -82,7 +126,7 @@ class DoubleAttention(nn.Module):
     shift = m // 2 if min(h, w) > self.window_size else 0       # no shift when map <= window
     heads = self.num_heads // 2
     hd = c // self.num_heads
-    qkv = nn.Dense(3 * c, dtype=self.dtype, name="qkv")(x)      # [B, H, W, 3C]
+    qkv = nn.Dense(3 * c, kernel_init=LINEAR_INIT, dtype=self.dtype, name="qkv")(x)      # [B, H, W, 3C]
     outs = []
     for g, s in enumerate((0, shift)):
       part = qkv.reshape(b, h, w, 3, 2, heads * hd)[:, :, :, :, g].reshape(b, h, w, 3 * heads * hd)
@@ -99,7 +143,8 @@ class DoubleAttention(nn.Module):
       if s:
         o = jnp.roll(o, (s, s), axis=(1, 2))
       outs.append(o)
-    return nn.Dense(c, dtype=self.dtype, name="proj")(jnp.concatenate(outs, -1))
+    return nn.Dense(c, kernel_init=LINEAR_INIT, dtype=self.dtype, name="proj")(
+        jnp.concatenate(outs, -1))
 
 
 class StyleSwinBlock(nn.Module):
@@ -113,8 +158,9 @@ class StyleSwinBlock(nn.Module):
     x = x + DoubleAttention(self.num_heads, self.window_size, self.dtype, name="attn")(
         AdaIN(name="norm1")(x, w))
     y = AdaIN(name="norm2")(x, w)
-    y = nn.gelu(nn.Dense(int(x.shape[-1] * self.mlp_ratio), dtype=self.dtype, name="fc1")(y))
-    return x + nn.Dense(x.shape[-1], dtype=self.dtype, name="fc2")(y)
+    y = nn.gelu(nn.Dense(int(x.shape[-1] * self.mlp_ratio), kernel_init=LINEAR_INIT,
+                         dtype=self.dtype, name="fc1")(y))
+    return x + nn.Dense(x.shape[-1], kernel_init=LINEAR_INIT, dtype=self.dtype, name="fc2")(y)
 
 
 class Generator(nn.Module):
@@ -141,23 +187,27 @@ class Generator(nn.Module):
     x = jnp.broadcast_to(const[None], (z.shape[0],) + const.shape).astype(self.dtype)
     img = None
     for s in range(n):
-      if s > 0:
-        x = nn.Dense(self.widths[s], dtype=self.dtype, name=f"up{s}")(upsample2x(x))
-      x = x + sinusoidal_positions_2d(x.shape[1], x.shape[2], x.shape[3]).astype(x.dtype)
       for i in range(self.blocks_per_stage):
         x = StyleSwinBlock(self.num_heads[s], self.window_size, dtype=self.dtype,
                            name=f"stage{s}_block{i}")(x, w)
-      rgb = ToRGB(self.channels, self.dtype, name=f"to_rgb{s}")(x, w)
-      img = rgb if img is None else upsample2x(img) + rgb
+      if s < n - 1:
+        x = BilinearUpsample(self.widths[s + 1], self.dtype, name=f"up{s + 1}")(x)
+      rgb = ToRGB(self.channels, self.dtype, name=f"to_rgb{s}")(x)
+      if img is not None and img.shape[1] < rgb.shape[1]:
+        img = upsample2x(img)
+      img = rgb if img is None else img + rgb
     return img
 
 
 class Discriminator(nn.Module):
+  """`batch_coupled`: minibatch std (call on reals and fakes separately)."""
   width: int = 512
   mbstd_group: int = 4
   num_classes: int = 0
   class_head: str = "projection"
   dtype: Any = jnp.float32
+
+  batch_coupled = True
 
   @nn.compact
   def __call__(self, x, labels=None, train: bool = False):
@@ -166,7 +216,7 @@ class Discriminator(nn.Module):
         haar_dwt(x)))
     scale, i = x, 0
     while h.shape[1] > 4:
-      h = ResidualDownBlock(self.width, self.dtype, name=f"block{i}")(h)
+      h = ConvDownBlock(self.width, self.dtype, name=f"block{i}")(h)
       scale = downsample2x(scale)
       h = h + lrelu(EqualizedConv2D(self.width, 1, dtype=self.dtype,
                                     name=f"from_wavelet{i + 1}")(haar_dwt(scale)))
