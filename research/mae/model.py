@@ -35,44 +35,9 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from lib.nn.patches import patchify, sincos_1d, sincos_2d, unpatchify  # noqa: F401 (re-exported)
 from lib.nn.transformer import encoder_stack
-
-
-def patchify(images, p: int):
-  """[B, H, W, C] -> [B, (H/p)(W/p), p*p*C], patches in row-major order, pixels (p, q, c)."""
-  b, h, w, c = images.shape
-  x = images.reshape(b, h // p, p, w // p, p, c)
-  x = x.transpose(0, 1, 3, 2, 4, 5)                      # b, h', w', p, q, c (official nhwpqc)
-  return x.reshape(b, (h // p) * (w // p), p * p * c)
-
-
-def unpatchify(x, p: int, channels: int):
-  """The inverse of `patchify` for a square grid: [B, N, p*p*C] -> [B, sqrt(N) p, sqrt(N) p, C]."""
-  b, n, _ = x.shape
-  g = int(round(n ** 0.5))
-  x = x.reshape(b, g, g, p, p, channels).transpose(0, 1, 3, 2, 4, 5)
-  return x.reshape(b, g * p, g * p, channels)
-
-
-def sincos_1d(dim: int, pos: np.ndarray) -> np.ndarray:
-  """[M] positions -> [M, dim]: sin(pos w_k) | cos(pos w_k), w_k = 1 / 10000^(2k/dim)."""
-  omega = 1.0 / 10000 ** (np.arange(dim // 2, dtype=np.float64) / (dim / 2.0))
-  out = np.outer(pos.reshape(-1).astype(np.float64), omega)
-  return np.concatenate([np.sin(out), np.cos(out)], axis=1)
-
-
-def sincos_2d(dim: int, grid_size: int, cls_token: bool = True) -> np.ndarray:
-  """[(1 +) g*g, dim] fixed 2-D sin-cos embedding: half the channels for the column, half for
-  the row (official util/pos_embed.py order); a zero row first for the [class] token."""
-  if dim % 4:
-    raise ValueError(f"sin-cos position embedding needs a width divisible by 4, got {dim}")
-  cols, rows = np.meshgrid(np.arange(grid_size), np.arange(grid_size))   # "w goes first"
-  emb = np.concatenate([sincos_1d(dim // 2, cols), sincos_1d(dim // 2, rows)], axis=1)
-  if cls_token:
-    emb = np.concatenate([np.zeros((1, dim)), emb], axis=0)
-  return emb.astype(np.float32)
 
 
 def num_kept(num_patches: int, mask_ratio: float) -> int:
