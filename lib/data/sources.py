@@ -8,6 +8,9 @@ Keys read (missing or empty ones take the default in brackets):
                max_objects [3], shapes_seed [0] (the dataset itself, not the loader order)
   tfds:        name, data_dir [~/tensorflow_datasets], image_key ['image'], label_key ['label']
   folder:      path (see folder.py for the layout)
+  domain_pair: pair (digits_edges | digits_thick | shapes_palette | folder), paired [True],
+               pair_seed [0], thick_radius [2], edge_radius [1], path (folder), num_<split>
+               (shapes_palette): two-domain examples for translation (domain_pairs.py)
   rings:       num_<split> [train 2^20, others 2000], rings_seed [0]: points of the ring of 8
                Gaussians as [1, 1, 2] 'images' (rings.py; not in [-1, 1]), label = mode
 Every source gives dicts of numpy arrays: 'image' float32 [H, W, C] in [-1, 1] and, when it
@@ -25,7 +28,7 @@ from lib.data.shapes import ShapesSource
 from lib.data.tfds_source import TfdsSource
 
 SOURCES = ("digits", "shapes", "tfds", "folder", "listops", "pathfinder", "digit_pixels",
-           "rings")
+           "rings", "domain_pair")
 
 
 class Source(Protocol):
@@ -69,6 +72,16 @@ def make_source(data_config: Any, split: str) -> Source:
     length = config_value(data_config, f"num_{split}", RINGS_LENGTH.get(split, 2000))
     return RingsSource(split, length=int(length),
                        seed=int(config_value(data_config, "rings_seed", 0)))
+  if kind == "domain_pair":
+    from lib.data.domain_pairs import DomainPairSource
+    length = config_value(data_config, f"num_{split}", 0)
+    return DomainPairSource(str(config_value(data_config, "pair", "")), split,
+                            image_size=size or 32, channels=channels,
+                            paired=bool(config_value(data_config, "paired", True)),
+                            seed=int(config_value(data_config, "pair_seed", 0)),
+                            thick_radius=int(config_value(data_config, "thick_radius", 2)),
+                            edge_radius=int(config_value(data_config, "edge_radius", 1)),
+                            path=str(config_value(data_config, "path", "")), length=int(length))
   if kind in ("listops", "pathfinder", "digit_pixels"):   # sequence tasks (lib/studies)
     return _sequence_source(kind, data_config, split, size)
   raise ValueError(f"data.source is {kind!r}; known sources: {SOURCES}")

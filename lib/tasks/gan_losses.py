@@ -9,6 +9,8 @@ scalar to minimise. With softplus(t) = log(1 + e^t):
     L_D = E relu(1 - D(x)) + E relu(1 + D(G(z)));    L_G = -E D(G(z))
 - 'wasserstein' (Arjovsky et al. 2017, Eq. 3; Gulrajani et al. 2017, Alg. 1):
     L_D = E D(G(z)) - E D(x);                          L_G = -E D(G(z))
+- 'lsgan' (Mao et al. 2017, LSGAN Eq. 2 with a = 0, b = c = 1; the loss of CycleGAN,
+  U-GAT-IT and CUT):  L_D = E (D(x) - 1)^2 + E D(G(z))^2;   L_G = E (D(G(z)) - 1)^2
 - 'relativistic' (Jolicoeur-Martineau 2019 RpGAN; Huang et al. 2024 R3GAN, Eq. 2), paired
   samples: L_D = E softplus(-(D(x) - D(G(z))));        L_G = E softplus(-(D(G(z)) - D(x)))
 """
@@ -18,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-LOSSES = ("nonsaturating", "hinge", "wasserstein", "relativistic")
+LOSSES = ("nonsaturating", "hinge", "wasserstein", "relativistic", "lsgan")
 
 
 def _check(name: str):
@@ -35,6 +37,8 @@ def discriminator_loss(name: str, real_logits, fake_logits):
     return jnp.mean(jax.nn.relu(1.0 - real)) + jnp.mean(jax.nn.relu(1.0 + fake))
   if name == "wasserstein":
     return jnp.mean(fake) - jnp.mean(real)
+  if name == "lsgan":
+    return jnp.mean(jnp.square(real - 1.0)) + jnp.mean(jnp.square(fake))
   return jnp.mean(jax.nn.softplus(-(real - fake)))                    # RpGAN, paired
 
 
@@ -46,6 +50,8 @@ def generator_loss(name: str, real_logits, fake_logits):
     return jnp.mean(jax.nn.softplus(-fake))
   if name in ("hinge", "wasserstein"):
     return -jnp.mean(fake)
+  if name == "lsgan":
+    return jnp.mean(jnp.square(fake - 1.0))
   real = real_logits.astype(jnp.float32)
   return jnp.mean(jax.nn.softplus(-(fake - real)))
 

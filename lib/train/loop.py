@@ -25,6 +25,7 @@ from lib.train import generator_evaluators  # noqa: F401  (registers fid, kid, p
 from lib.train import representation_evaluators  # noqa: F401  (linear_probe, mae_reconstructions)
 from lib.train import reconstruction_evaluators  # noqa: F401  (reconstruction, _grid)
 from lib.train import ring_evaluators  # noqa: F401  (registers ring_modes)
+from lib.train import translation_evaluators  # noqa: F401  (translation_grid, _fid, ...)
 from lib.train import observability, profiling, run_log
 from lib.train import sharding as sh
 from lib.train import validate

@@ -20,8 +20,10 @@ OPTIMIZERS = ("adamw", "adam", "sgd", "lamb")
 SCHEDULES = ("constant", "cosine", "linear", "rsqrt")
 # Evaluators that read the eval split, and those that read eval.reference_split.
 EVAL_SPLIT_EVALUATORS = ("accuracy", "linear_probe", "fine_tune", "mae_reconstructions",
-                         "reconstruction", "reconstruction_grid")
-REFERENCE_SPLIT_EVALUATORS = ("fid", "kid", "pr")
+                         "reconstruction", "reconstruction_grid", "translation_grid",
+                         "translation_fid", "label_preservation", "paired_metrics",
+                         "cam_heatmaps")
+REFERENCE_SPLIT_EVALUATORS = ("fid", "kid", "pr", "translation_fid")
 
 
 def _get(config, dotted: str):
@@ -121,6 +123,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   from lib.train import representation_evaluators  # noqa: F401
   from lib.train import reconstruction_evaluators  # noqa: F401
   from lib.train import ring_evaluators  # noqa: F401
+  from lib.train import translation_evaluators  # noqa: F401
   known = evaluators_lib.registered_names()
   unknown = [n for n in config.eval.evaluators if n not in known]
   if unknown:
