@@ -4,6 +4,7 @@
   python launch.py --config configs/vit.py:smoke --config.total_steps=10 --workdir runs/x
   python launch.py --mode eval --workdir runs/vit       # re-scores the newest checkpoint
   python launch.py --mode sample --workdir runs/sagan   # writes a sample grid
+  python launch.py --mode translate --workdir runs/cyclegan --input DIR --output DIR
 
 A problem the user can fix (a bad key or value, missing data, a workdir in use, no checkpoint
 that verifies, a full disk, NaN) is printed as one paragraph and the exit status is 2; the
@@ -27,7 +28,10 @@ from ml_collections import config_flags
 _CONFIG = config_flags.DEFINE_config_file("config", None, "configs/<paper>.py:<arg>",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "where checkpoints, metrics and samples go")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval", "sample"], "what to do")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval", "sample", "translate"],
+                          "what to do")
+_INPUT = flags.DEFINE_string("input", "", "translate: a folder of images to translate")
+_OUTPUT = flags.DEFINE_string("output", "", "translate: where the translated PNGs go")
 _STEP = flags.DEFINE_integer("step", -1, "checkpoint step for eval/sample (-1: newest)")
 _DEBUG = flags.DEFINE_bool("debug", False, "show the traceback of the project's own errors")
 _COORD = flags.DEFINE_string("coordinator_address", "", "host:port of process 0")
@@ -145,7 +149,12 @@ def main(argv):
     distributed.maybe_initialize(_COORD.value, _NPROC.value, _PID.value)
     config = _config_for(workdir)
     from lib.train import loop, offline
-    if _MODE.value == "train":
+    if _MODE.value == "translate":      # a translation run on a folder (lib/train/translate_folder.py)
+      from lib.train.translate_folder import translate_folder
+      results = translate_folder(workdir, _INPUT.value, _OUTPUT.value,
+                                 None if _STEP.value < 0 else _STEP.value)
+      where = _OUTPUT.value
+    elif _MODE.value == "train":
       results = loop.train(config, workdir)
       where = os.path.join(workdir, "results.json")
     else:

@@ -2,7 +2,8 @@
 split translated once per evaluation (shared by all of them):
 
 - `translation_grid`: PNG rows input | translation | cycle reconstruction (two-way runs) or
-  the true target (paired data), 8 examples per row (samples/translations_<step>.png, final.png).
+  the true target (paired data), 8 examples per row (samples/translations_<step>.png,
+  final.png); two-way runs also report `cycle_l1` (mean |F(G(a)) - a| over the eval split).
 - `translation_fid`: domain FID (features of config.eval.extractor, a project classifier) of
   the A -> B translations of the eval split against the B images of eval.reference_split
   (`fid_ab`), of B -> A against A (`fid_ba`, two-way), and of the untranslated inputs
@@ -11,7 +12,6 @@ split translated once per evaluation (shared by all of them):
   label (`label_preservation_ab`, `_ba`), beside its accuracy on the real images of each
   domain (`classifier_acc_a`, `classifier_acc_b`: the ceiling of a perfect translation).
 - `paired_metrics` (paired data): `l1`, `psnr` (R = 2), `ssim` of G(A) against the true B;
-  two-way runs add `cycle_l1` (mean |F(G(a)) - a|).
 - `cam_heatmaps` (generators returning a 'heatmap', U-GAT-IT): PNG rows input | heatmap;
   `cam_object_fraction` = share of the (ReLU'd, upsampled) heat inside the inputs'
   foreground masks, beside `foreground_fraction` (the share for a uniform map).
@@ -131,6 +131,8 @@ def translation_grid_evaluator(ctx: EvalContext):
     elif paired:
       rows.append(tr["b"][:n])
     _save(ctx, "translations", step, final, np.concatenate(rows))
+    if sh.two_way:     # mean |F(G(a)) - a| over the eval split
+      return {"cycle_l1": float(np.abs(tr["rec_a"] - tr["a"]).mean())}
     return {}
   return run
 
@@ -196,8 +198,6 @@ def paired_metrics_evaluator(ctx: EvalContext):
     diff = (x - y).reshape(len(x), -1)
     out = {"l1": float(np.abs(diff).mean()), "psnr": float(psnr((diff ** 2).mean(1)).mean()),
            "ssim": float(ssim(x, y).mean())}
-    if sh.two_way:
-      out["cycle_l1"] = float(np.abs(tr["rec_a"] - tr["a"]).mean())
     return out
   return run
 
