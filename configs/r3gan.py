@@ -1,8 +1,11 @@
 """R3GAN (Huang et al. 2024): relativistic pairing loss RpGAN with R1 and R2 (gamma/2 each),
 normalization-free ResNet G/D with grouped convs and fix-up init, Adam b1 = 0, EMA of G,
-augmentation with a fixed probability. CIFAR-10 preset of the official code: widths 768 x 4
-stages, 2 blocks per stage, cardinality 96, expansion 2, z 64, batch 512, lr 2e-4, b2 0.9,
-gamma 0.05. The official schedules (lr 2e-4 -> 5e-5, gamma 0.05 -> 0.005, b2 0.9 -> 0.99,
+augmentation with a fixed probability and the official per-op multipliers (geometric x1,
+colour x0.5, cutout x1; `OFFICIAL_AUGMENT`); conditional: fakes take the labels of the
+reals they are paired with, and D's head is the official <phi(x), embed(y)> without a
+separate unconditional term; upfirdn2d [1, 3, 3, 1] resampling. CIFAR-10 preset of the
+official code: widths 768 x 4 stages, 2 blocks per stage, cardinality 96, expansion 2, z 64,
+batch 512, lr 2e-4, b2 0.9, gamma 0.05. The official schedules (lr 2e-4 -> 5e-5, gamma 0.05 -> 0.005, b2 0.9 -> 0.99,
 augmentation p 0 -> 0.55, EMA length growing) are replaced here by a cosine lr decay and
 constant gamma, b2 and p.
 

@@ -2,7 +2,9 @@
 lr multiplier 0.01 via optimizer_g.lr_multipliers), modulated convolutions with
 demodulation, noise inputs, skip G / residual D, non-saturating loss, lazy R1 every 16 D
 steps, path-length regularization (weight 2) every 4 G steps, style mixing 0.9, Adam
-lr 0.0025, b1 = 0, b2 = 0.99, eps 1e-8, EMA of G (half-life 10k images).
+lr 0.0025, b1 = 0, b2 = 0.99, eps 1e-8, EMA of G (half-life 10k images). Resampling is
+the official upfirdn2d with [1, 3, 3, 1] (lib/nn/upfirdn.py: G's transposed-conv upsampling
+and tRGB skips, D's blur-then-stride); D runs on reals and fakes separately (minibatch std).
 Lazy regularization is added to the regular step's loss with weight k (the official code
 runs it as a separate optimizer step and rescales Adam's lr and betas by k / (k + 1);
 not done here).

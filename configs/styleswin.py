@@ -1,6 +1,9 @@
-"""StyleSwin (Zhang et al. 2022): style-based Swin generator (AdaIN style injection, double
-attention: half the heads in windows, half in shifted windows, sinusoidal positional
-encoding at every scale, tRGB skips) and a Haar-wavelet discriminator; non-saturating loss,
+"""StyleSwin (Zhang et al. 2022), layers as the official code (research/styleswin/model.py):
+style-based Swin generator (AdaIN with plain gamma, double attention: half the heads in
+windows, half in shifted windows; between stages bilinear 2x -> LayerNorm -> bias-free
+linear -> + alpha * SPE with alpha learned from 0, none on the 4x4 constant; unmodulated 1x1
+tRGB skips through upfirdn2d) and the Haar-wavelet discriminator with non-residual
+ConvBlocks (called on reals and fakes separately: minibatch std); non-saturating loss,
 R1 gamma 10 applied lazily every 16 D steps, Adam b1 = 0, b2 = 0.99, lr 2e-4 for G and D
 (the official code's TTUR split is not reproduced), EMA of G. Window 8 (4x4 maps use one
 window and no shift).
