@@ -6,8 +6,14 @@ and as an encoder (`linear_probe` on the mean of the transformer's final hidden 
 the image tokens of unmasked images; also probed at the run's random init).
 
 Command (stage 1 as configs/maskgit.py, the same tokenizer):
-  python launch.py --config configs/mage.py:digits --workdir /work/runs/mage_digits
-Result when last run: not run yet (only the smoke variant, in tests/test_config_smoke.py).
+  python launch.py --config configs/mage.py:digits --workdir /work/runs/mage_digits --config.time_budget_s=200 --config.eval.every_steps=3000
+Result when last run (2026-12-02, 2-core AMD EPYC CPU, shared; 1 device; the tokenizer of
+configs/maskgit.py): 600 of the 3000 steps in the 200 s budget (2.3 steps/s), train loss
+4.62 (masked accuracy 0.14) at step 100 -> 2.81 (0.37) at step 600. Final evaluation
+(1000 unconditional samples, T = 12): domain FID 8.51, precision 0.252, recall 0.930,
+density 0.209, coverage 0.442 (a short run: varied but often malformed digits); linear
+probe of the mean-pooled hidden states 0.953 on the 297 test digits (train 1.000) against
+0.737 for the same architecture at its random init. A 3x longer run was not tried.
 
 Left out (deviations from the official LTH14/mage): the MAE-style encoder-decoder that drops
 the masked tokens from the encoder (one bidirectional transformer here, as MaskGIT), the
