@@ -6,7 +6,8 @@ Adam (2e-4, 0.5, 0.999), lr linear to 0 over the second half.
 Command:
   python launch.py --config configs/cut.py:digits --workdir /work/runs/cut_digits
   python launch.py --config configs/cut.py:digits,fast=true --workdir /work/runs/fastcut_digits
-Result when last run: RESULT_PENDING
+Result when last run: not run yet beyond the smoke variant (tests/test_config_smoke.py); the
+  digits-scale run did not fit the session (shared 2-core CPU, lock queue).
 
 Paper defaults kept: CUT lambda_NCE 1 with the identity NCE on real B (nce_idt, the mean of
 the two NCE terms); FastCUT (fast=true) lambda_NCE 10 without it. Not kept: FastCUT's flip

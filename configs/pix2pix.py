@@ -5,7 +5,8 @@ image pool, Adam (2e-4, beta1 0.5), lr constant for the first half then linear t
 Command:
   python launch.py --config configs/pix2pix.py:edges --workdir /work/runs/pix2pix_edges
   python launch.py --config configs/pix2pix.py:edges,l1_only=true --workdir /work/runs/pix2pix_edges_l1
-Result when last run: RESULT_PENDING
+Result when last run: not run yet beyond the smoke variant (tests/test_config_smoke.py); the
+  digits-scale run did not fit the session (shared 2-core CPU, lock queue).
 
 Paper defaults kept: vanilla GAN loss (the official --gan_mode vanilla for pix2pix), lambda_L1
 100, D's loss x 0.5, PatchGAN with 3 layers, U-Net skips, dropout 0.5 in the innermost 8F

@@ -5,7 +5,8 @@ a local critic, cycle 10, identity 10, CAM 1000 (the official weights), Adam (1e
 
 Command:
   python launch.py --config configs/ugatit.py:digits --workdir /work/runs/ugatit_digits
-Result when last run: RESULT_PENDING
+Result when last run: not run yet beyond the smoke variant (tests/test_config_smoke.py); the
+  digits-scale run did not fit the session (shared 2-core CPU, lock queue).
 
 Paper defaults kept: adv 1, cycle 10, identity 10, CAM 1000, LSGAN, no image pool, lr 1e-4,
 4 residual blocks, AdaLIN rho init 0.9 / LIN rho 0, spectral norm in the critics, D's loss

@@ -16,14 +16,14 @@ def _rhos(params):
 
 def test_rho_stays_in_unit_interval_after_updates():
   c = ugatit.get_config("smoke")
-  c.optimizer_g.learning_rate = 5.0           # big steps push rho out of [0, 1] unclipped
+  c.optimizer_g.learning_rate = 1.0           # Adam's first step of ~1 takes rho out of [0, 1]
   c.translation.linear_decay_start = 1.0
   rng = np.random.default_rng(0)
   batch = {"image": jnp.asarray(rng.uniform(-1, 1, (4, 16, 16, 1)), jnp.float32),
            "target": jnp.asarray(rng.uniform(-1, 1, (4, 16, 16, 1)), jnp.float32)}
   state = task.init(c, jax.random.key(0), batch)
   before = _rhos(state.params)
-  assert before and all(((r == 0.9) | (r == 0.0)).all() for r in before)   # AdaLIN 0.9, LIN 0
+  assert before and all((np.isclose(r, 0.9) | (r == 0.0)).all() for r in before)  # AdaLIN, LIN
   step = jax.jit(lambda s, b, r: task.train_step(c, s, b, r))
   for i in range(2):
     state, metrics = step(state, batch, jax.random.key(i))
@@ -40,14 +40,14 @@ def test_image_pool_fills_then_mixes():
   out, pool = image_pool.query(pool, x, jax.random.key(0), 3)
   np.testing.assert_array_equal(np.asarray(out), np.asarray(x))          # filling: returned
   assert int(pool["count"]) == 2
-  outs = []
+  from_pool = []
   for i in range(30):
     new = jnp.full((2, 1), 100.0 + i)
     out, pool = image_pool.query(pool, new, jax.random.key(i + 1), 3)
-    outs.append(np.asarray(out)[:, 0])
-  outs = np.concatenate(outs)
+    from_pool.append(np.asarray(out)[:, 0] != 100.0 + i)
+  from_pool = np.concatenate(from_pool)
   assert int(pool["count"]) == 3
-  assert (outs >= 100).mean() < 1.0 and (outs >= 100).any()             # some from the pool
+  assert 0.2 < from_pool.mean() < 0.8              # about half the fakes come from the pool
   same, _ = image_pool.query(pool, new, jax.random.key(0), 0)            # size 0: no pool
   np.testing.assert_array_equal(np.asarray(same), np.asarray(new))
 
