@@ -54,7 +54,7 @@ def test_timestep_embedding_formula():
   emb = np.asarray(timestep_embedding(t, 8))
   freqs = np.exp(-np.log(10000.0) * np.arange(4) / 4)
   ref = np.concatenate([np.cos(np.outer(t, freqs)), np.sin(np.outer(t, freqs))], -1)
-  np.testing.assert_allclose(emb, ref, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(emb, ref, atol=1e-4)   # float32 phases of t = 500
 
 
 def test_label_dropout_uses_the_null_class(tiny):
@@ -64,8 +64,7 @@ def test_label_dropout_uses_the_null_class(tiny):
   bumped = jax.tree.map(lambda p: p + 0.01 * jax.random.normal(jax.random.key(9), p.shape),
                         params)
   null = model.apply({"params": bumped}, x, t, jnp.full((3,), 5))
-  always = DiT(**{**model.__dict__, "class_dropout_prob": 0.999999, "parent": None,
-                  "name": None})
+  always = model.clone(class_dropout_prob=0.999999)   # every label dropped
   dropped = always.apply({"params": bumped}, x, t, y, train=True,
                          rngs={"dropout": jax.random.key(4)})
   np.testing.assert_allclose(np.asarray(dropped), np.asarray(null), atol=1e-6)
