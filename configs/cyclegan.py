@@ -8,7 +8,8 @@ Result when last run (2026-12-02, 2-core AMD EPYC CPU, shared; 1 device): digits
   thick digits, unpaired), 1200 steps in 8m41s (2.3 steps/s). Train cycle loss (both
   directions, L1 in [-1, 1]) 0.769 at step 50 -> 0.152 at 600 -> 0.118 at 1200; eval split
   (297 digits): domain FID (vit_digits) A -> B 1.36 against thick train digits (the
-  untranslated inputs score 12.97), B -> A 0.74; label preservation B -> A (thick -> thin)
+  untranslated inputs score 12.97), B -> A 0.74; cycle reconstruction |F(G(a)) - a| = 0.056
+  (bound stated: < 0.1; `--mode eval` adds cycle_l1); label preservation B -> A (thick -> thin)
   0.976, A -> B 0.785 (the classifier reads real thick digits at 0.771 only: thick digits
   are outside its training data). Grid: benchmarks/results/translation_digits.png.
 
