@@ -20,6 +20,16 @@ Result when last run (2026-12-01, 2-core x86_64 CPU shared with other jobs, 1 de
   (vit_digits features, 1000 samples (EMA G) against 1000 train digits, seed 0).
   Poor: noisy, window-patterned blobs with a few digit shapes (precision 0.015); D dominated
   (D(real) - D(fake) about 8.8 at the end). Wall time inflated: the test suite ran beside it.
+After the official-code fixes (issue 11: official transition/SPE/AdaIN/tRGB, ConvBlock D,
+D on reals and fakes separately), 2026-12-02, 2-core AMD EPYC CPU, shared, 1 device,
+453 s wall (7m33s) for 1500 steps plus evaluation, 3.6 steps/s:
+  python launch.py --config configs/styleswin.py:digits --workdir runs/digits_styleswin \\
+      --config.total_steps=1500 --config.eval.every_steps=1500 --config.checkpoint.every_steps=1500
+  digits: domain FID 123.9, KID 8.42 +- 0.50, precision 0.018, recall 0.102,
+  density 0.012, coverage 0.009 (same protocol). A regression, not yet understood: D stays
+  at chance the whole run (D(real) ~ D(fake) ~ 0, d_loss ~ log 4 from step 500), so G gets
+  no signal; to investigate (the D's blur-then-stride ConvBlocks and the tRGB init at gain
+  0.02 are the suspects). Half the steps of the run above.
 """
 from configs._gan import gan_config, set_data, set_evaluators
 from configs.common import parse_arg
