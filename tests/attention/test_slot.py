@@ -10,7 +10,7 @@ B, N, C, K, D = 2, 12, 6, 3, 8
 _sig = lambda z: 1 / (1 + np.exp(-z))
 
 
-def _ln(x, p, eps=1e-6):
+def _ln(x, p, eps=1e-3):                      # the official code's (Keras) LayerNorm epsilon
   m, v = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
   return (x - m) / np.sqrt(v + eps) * p["scale"] + p["bias"]
 

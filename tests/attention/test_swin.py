@@ -47,7 +47,7 @@ def test_shifted_window_mask_is_the_region_rule(h, w):
 
 def _ln(x, p):
   mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
-  return (x - mu) / np.sqrt(var + 1e-6) * p["scale"] + p["bias"]
+  return (x - mu) / np.sqrt(var + 1e-5) * p["scale"] + p["bias"]
 
 
 def _swin_block_numpy(x, p, m, s, heads):

@@ -16,12 +16,14 @@ NUMPY_D = {
     "hinge": lambda r, f: np.mean(np.maximum(0, 1 - r)) + np.mean(np.maximum(0, 1 + f)),
     "wasserstein": lambda r, f: np.mean(f) - np.mean(r),
     "relativistic": lambda r, f: np.mean(softplus(-(r - f))),
+    "lsgan": lambda r, f: np.mean((r - 1) ** 2) + np.mean(f ** 2),          # LSGAN Eq. 2, a=0, b=c=1
 }
 NUMPY_G = {
     "nonsaturating": lambda r, f: np.mean(-np.log(1 / (1 + np.exp(-f)))),   # -log D(G(z))
     "hinge": lambda r, f: -np.mean(f),
     "wasserstein": lambda r, f: -np.mean(f),
     "relativistic": lambda r, f: np.mean(softplus(-(f - r))),
+    "lsgan": lambda r, f: np.mean((f - 1) ** 2),
 }
 
 
@@ -59,4 +61,4 @@ def test_auxiliary_classifier_loss_and_unknown_name():
                                                                jnp.asarray(labels))), ref,
                              rtol=1e-5)
   with pytest.raises(ValueError, match="config.gan.loss"):
-    L.discriminator_loss("lsgan", jnp.zeros(2), jnp.zeros(2))
+    L.discriminator_loss("least_squares", jnp.zeros(2), jnp.zeros(2))
