@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CONFIG ?= configs/sagan.py:digits
 WORKDIR ?= runs/default
 
-.PHONY: run test test-faults venv bench-attention bench-gan-rings bench-train bench-torch bench-mae \
+.PHONY: run test test-faults venv bench-attention bench-gan-rings bench-train bench-torch bench-mae bench-diffusion \
 	study-lra clean
 
 $(VENV)/.installed: requirements.txt
@@ -57,3 +57,7 @@ study-lra: venv
 
 clean:
 	rm -rf $(VENV)
+
+bench-diffusion: venv
+	$(PY) -m benchmarks.diffusion_step --sizes S/2,B/2 --batch 4
+	$(PY) -m benchmarks.dit_guidance --workdir runs/dit_digits --scales 1,1.5,2,3,4 --out benchmarks/results/dit_guidance_digits
