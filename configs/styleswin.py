@@ -4,9 +4,11 @@ windows, half in shifted windows; between stages bilinear 2x -> LayerNorm -> bia
 linear -> + alpha * SPE with alpha learned from 0, none on the 4x4 constant; unmodulated 1x1
 tRGB skips through upfirdn2d) and the Haar-wavelet discriminator with non-residual
 ConvBlocks (called on reals and fakes separately: minibatch std); non-saturating loss,
-R1 gamma 10 applied lazily every 16 D steps, Adam b1 = 0, b2 = 0.99, lr 2e-4 for G and D
-(the official code's TTUR split is not reproduced), EMA of G. Window 8 (4x4 maps use one
-window and no shift).
+R1 gamma 10 applied lazily every 16 D steps, Adam b1 = 0, b2 = 0.99, D lr 2e-4 and G lr
+5e-5 (the official train_styleswin.py `--ttur`: G_lr = D_lr / 4, used by its training
+commands), D gradients clipped to global norm 5 (the official clip_grad_norm_(D, 5.0)), EMA
+of G. Window 8 (4x4 maps use one window and no shift). Not reproduced: bCR and spectral norm
+in D (the official --bcr / --D_sn options).
 
 Command:
   python launch.py --config configs/styleswin.py:digits --workdir runs/styleswin
@@ -30,6 +32,15 @@ D on reals and fakes separately), 2026-12-02, 2-core AMD EPYC CPU, shared, 1 dev
   at chance the whole run (D(real) ~ D(fake) ~ 0, d_loss ~ log 4 from step 500), so G gets
   no signal; to investigate (the D's blur-then-stride ConvBlocks and the tRGB init at gain
   0.02 are the suspects). Half the steps of the run above.
+The cause (2026-12-02): the G learning rate. With the official TTUR (G lr = D lr / 4 = 5e-5)
+and D's gradient clip at 5, same command and protocol, 1500 steps in 7m57s wall:
+  python launch.py --config configs/styleswin.py:digits --workdir runs/styleswin_ttur \
+      --config.total_steps=1500 --config.eval.every_steps=1500 --config.checkpoint.every_steps=1500
+  digits: domain FID 48.07, KID 2.46 +- 0.36, precision 0.038, recall 0.553, density 0.019,
+  coverage 0.027; D no longer at chance (d_loss 1.22-1.32, D(real) - D(fake) about 0.3 from
+  step 600; with equal lrs it was about 0). Digit shapes form but are blurred and often
+  malformed: better than 123.9, still far from the pre-fix 13.85 at 3000 steps; the full
+  3000-step run is still owed.
 """
 from configs._gan import gan_config, set_data, set_evaluators
 from configs.common import parse_arg
@@ -45,7 +56,8 @@ def get_config(arg: str | None = None):
   c.gan.update(loss="nonsaturating", z_dim=512, r1_gamma=10.0, r1_every=16)
   opt = dict(name="adam", learning_rate=2e-4, b1=0.0, b2=0.99, schedule="constant")
   c.optimizer_g.update(lr_multipliers=((r"mapping_net/.*", 0.01),), **opt)
-  c.optimizer_d.update(**opt)
+  c.optimizer_d.update(clip_norm=5.0, **opt)                 # official clip_grad_norm_(D, 5)
+  c.optimizer_g.learning_rate = opt["learning_rate"] / 4     # official --ttur: G_lr = D_lr / 4
   c.ema_decay = 0.999
   set_data(c, a.variant)
   c.generator.image_size, c.generator.channels = c.data.image_size, c.data.channels
