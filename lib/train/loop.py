@@ -22,6 +22,7 @@ from lib.errors import ConfigError, DiskFullError
 from lib.train import checkpoint as ckpt
 from lib.train import evaluators as evaluators_lib
 from lib.train import generator_evaluators  # noqa: F401  (registers fid, kid, pr, ...)
+from lib.train import likelihood_evaluators  # noqa: F401  (likelihood, temperature_grid)
 from lib.train import representation_evaluators  # noqa: F401  (linear_probe, mae_reconstructions)
 from lib.train import reconstruction_evaluators  # noqa: F401  (reconstruction, _grid)
 from lib.train import ring_evaluators  # noqa: F401  (registers ring_modes)

@@ -22,7 +22,7 @@ SCHEDULES = ("constant", "cosine", "linear", "rsqrt")
 EVAL_SPLIT_EVALUATORS = ("accuracy", "linear_probe", "fine_tune", "mae_reconstructions",
                          "reconstruction", "reconstruction_grid", "translation_grid",
                          "translation_fid", "label_preservation", "paired_metrics",
-                         "cam_heatmaps")
+                         "cam_heatmaps", "likelihood")
 REFERENCE_SPLIT_EVALUATORS = ("fid", "kid", "pr", "translation_fid")
 
 
@@ -120,6 +120,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
       raise ConfigError(f"config.model.name: {e}") from e
   from lib.train import evaluators as evaluators_lib  # the registry (fills on import)
   from lib.train import generator_evaluators  # noqa: F401
+  from lib.train import likelihood_evaluators  # noqa: F401
   from lib.train import representation_evaluators  # noqa: F401
   from lib.train import reconstruction_evaluators  # noqa: F401
   from lib.train import ring_evaluators  # noqa: F401
