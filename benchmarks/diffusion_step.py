@@ -1,7 +1,7 @@
 """DiT train-step throughput and achieved FLOP/s against the machine's matmul peak (issue 15).
 
 The step is the loop's own (`lib.train.loop.Trainer`: sharded init, jit with donation), for
-`configs/dit.py:digits,size=<S/2|B/2>`: 32x32 inputs with patch 2 give 256 tokens, the
+`configs/dit.py:shapes,size=<S/2|B/2>`: 32x32x3 inputs with patch 2 give 256 tokens, the
 token count of the paper's 256 px models (their 32x32x4 latents); DDPM with the learned
 variance (hybrid loss), AdamW, EMA. FLOPs per step from XLA's cost analysis of the compiled
 step, peak from `lib.train.observability.peak_flops` (on CPU the cached float32 2048^3 matmul
@@ -32,7 +32,7 @@ FIELDS = ("config", "batch", "steps_per_sec", "ms_per_step", "gflop_per_step",
 
 def measure(size: str, batch: int, steps: int, repeats: int, peak: float) -> dict:
   from lib.train.observability import compiled_cost
-  trainer, state, b, rng = ts.build("dit", f"digits,size={size}", batch)
+  trainer, state, b, rng = ts.build("dit", f"shapes,size={size}", batch)
   with jax.set_mesh(trainer.mesh):
     t0 = time.perf_counter()
     compiled = trainer.step_fn.lower(state, b, rng).compile()

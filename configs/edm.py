@@ -15,7 +15,14 @@ cifar10 (tfds; the paper's CIFAR-10 settings: Adam lr 1e-3 with a 10 Mimg ramp-u
 warm-up steps at batch 512), batch 512, EMA half-life 0.5 Mimg (decay 0.5^(512 / 5e5)),
 200 Mimg = 390k steps, 18 Heun steps; defined, not trained here), smoke (a 2-block DiT,
 4 steps). Guidance: EDM has none in the paper; `diffusion.guidance_scale` works the same.
-Result when last run: (digits not run yet)
+Result when last run (2026-12-02, 2-core AMD EPYC CPU, shared; 1 device):
+  python launch.py --config configs/edm.py:digits --workdir /work/runs/edm_digits --config.eval.every_steps=3000
+  digits (the 8x8 scans, DiT patch 2, 2.83M params, as configs/dit.py): 3000 steps in 11m47s
+  wall with the final evaluation (5.5-5.6 steps/s); EMA, guidance 3, Heun 18 steps (35
+  evaluations), 1000 samples: conditional accuracy 1.000 (vit_digits), domain FID 1.04, KID
+  -0.015 +- 0.067, precision 0.936, recall 0.465, density 1.68, coverage 0.946: against the
+  same network trained as DDPM (configs/dit.py at guidance 3: FID 2.00, recall 0.231) the
+  EDM formulation doubles recall at the same precision in the same steps.
 """
 from configs._diffusion import diffusion_config, set_data, set_evaluators
 from configs.common import parse_arg
