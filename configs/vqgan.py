@@ -70,6 +70,7 @@ def tokenizer_config(arg: str | None, quantizer: str, config_file: str):
     c.optimizer.warmup_steps = 50
     c.total_steps = 1000
     c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 50, 500, 500
+    c.eval.evaluators = ("reconstruction", "reconstruction_grid", "reconstruction_fid")
   elif a.variant == "smoke":
     c.data.source, c.data.image_size, c.data.channels = "digits", 16, 1
     c.data.batch_size = 16

@@ -6,7 +6,10 @@
   `eval_codebook_usage` (fraction of the codebook used) and `eval_perplexity`
   (exp of the entropy of the split's code histogram).
 - `reconstruction_grid`: a PNG, rows of input | reconstruction pairs (samples/).
-Both need a task with `reconstruct_and_tokens(config, state, images)` and `codebook_size`.
+- `reconstruction_fid`: rFID, the Frechet distance between the `config.eval.extractor`
+  features of the eval split and of its reconstructions (the tokenizer score of VQGAN /
+  ViT-VQGAN / MaskGIT's tables, here on domain features: comparable only within this project).
+All three need a task with `reconstruct_and_tokens(config, state, images)` and `codebook_size`.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ MAX_GRID_IMAGES = 16
 
 
 def _require(ctx: EvalContext, evaluator: str):
+  """The task hooks the reconstruction evaluators call."""
   for hook in ("reconstruct_and_tokens", "codebook_size"):
     if not hasattr(ctx.task, hook):
       raise ConfigError(f"config.eval.evaluators has {evaluator!r}, which needs a task with "
@@ -97,5 +101,35 @@ def reconstruction_grid_evaluator(ctx: EvalContext):
       if final:
         save_grid(os.path.join(out_dir, "final.png"), grid, len(x))
     return {}
+
+  return run
+
+
+@register("reconstruction_fid")
+def reconstruction_fid_evaluator(ctx: EvalContext):
+  _require(ctx, "reconstruction_fid")
+  from lib.metrics.extractor import signed_to_unit
+  from lib.metrics.frechet import frechet_distance_from_features
+  from lib.train.generator_evaluators import load_extractor
+  c = ctx.config
+  extractor = load_extractor(c.eval.extractor)
+  run_model = jax.jit(functools.partial(ctx.task.reconstruct_and_tokens, c))
+
+  def run(state, step, final):
+    real, recon = [], []
+    for batch in eval_batches(ctx):
+      valid = np.asarray(jax.device_get(batch["valid"]))
+      x_hat, _ = run_model(state, batch["image"])
+      x = np.asarray(jax.device_get(batch["image"]))[valid]
+      x_hat = np.clip(np.asarray(jax.device_get(x_hat))[valid], -1.0, 1.0)
+      real.append(np.asarray(extractor.features(signed_to_unit(x))))
+      recon.append(np.asarray(extractor.features(signed_to_unit(x_hat))))
+    fid = frechet_distance_from_features(np.concatenate(recon).astype(np.float64),
+                                         np.concatenate(real).astype(np.float64))
+    out = {"reconstruction_fid": float(fid)}
+    if final:
+      out.update({"protocol/extractor": extractor.name,
+                  "protocol/extractor_sha256": extractor.sha256})
+    return out
 
   return run
