@@ -23,7 +23,6 @@ import optax
 from lib.diffusion.formulations import formulation_of
 from lib.errors import ConfigError
 from lib.train.accumulate import value_and_grad_accumulated
-from lib.train.ema import ema_update
 from lib.train.imports import build_model
 from lib.train.optim import make_optimizer
 from lib.train.state import TrainState
@@ -78,11 +77,8 @@ def train_step(config, state: TrainState, batch, rng):
 
   (loss, terms), grads = value_and_grad_accumulated(loss_fn, state.params, batch, rng,
                                                     config.optimizer.accumulate_steps)
-  updates, opt_state = tx.update(grads, state.opt_state, state.params)
-  params = optax.apply_updates(state.params, updates)
-  ema = ema_update(state.ema_params, params, config.ema_decay) if config.ema_decay else None
-  new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
-                            ema_params=ema)
+  new_state = state.apply_gradients(grads, tx, config.ema_decay)
+  params = new_state.params
   return new_state, {"loss": loss, "grad_norm": optax.global_norm(grads),
                      "param_norm": optax.global_norm(params), **terms}
 

@@ -6,6 +6,9 @@ from typing import Any
 import flax.struct
 import jax
 import jax.numpy as jnp
+import optax
+
+from lib.train.ema import ema_update
 
 
 @flax.struct.dataclass
@@ -29,3 +32,13 @@ class TrainState:
     params = variables.pop("params")
     return cls(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
                ema_params=params if ema_decay else None, model_state=variables)
+
+  def apply_gradients(self, grads, tx, ema_decay: float, **changes):
+    """One update: params and opt_state from `tx`, step + 1, the EMA advanced when
+    `ema_decay` > 0 (ema <- decay * ema + (1 - decay) * params); `changes` replace other
+    fields (model_state)."""
+    updates, opt_state = tx.update(grads, self.opt_state, self.params)
+    params = optax.apply_updates(self.params, updates)
+    ema = ema_update(self.ema_params, params, ema_decay) if ema_decay else None
+    return self.replace(step=self.step + 1, params=params, opt_state=opt_state,
+                        ema_params=ema, **changes)
