@@ -7,7 +7,8 @@ adaLN-modulated LayerNorm and Linear map each token back to p*p*C_out values, un
 
 Follows the official code (facebookresearch/DiT models.py):
 - TimestepEmbedder: 256 sinusoidal frequencies, [cos | sin] with max period 10000, then
-  Linear -> SiLU -> Linear, weights N(0, 0.02);
+  Linear -> SiLU -> Linear, weights N(0, 0.02) (it and LabelEmbedder live in
+  lib/nn/diffusion_embeddings.py, shared with U-ViT);
 - LabelEmbedder: a table of num_classes + 1 rows (the last is the null class) when
   class_dropout_prob > 0; in training each label is replaced by the null class with that
   probability (rng stream 'dropout'); weights N(0, 0.02);
@@ -29,15 +30,15 @@ Sizes (Table 1): S 12/384/6, B 12/768/12, L 24/1024/16, XL 28/1152/16 (depth, wi
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from lib.errors import ConfigError
 from lib.nn.adaln_zero import AdaLNModulation, modulate, plain_layer_norm
+from lib.nn.diffusion_embeddings import (LabelEmbedder, TimestepEmbedder,  # noqa: F401
+                                         timestep_embedding)
 from lib.nn.patches import patchify, sincos_2d, unpatchify
 from lib.nn.transformer import encoder_stack
 
@@ -52,49 +53,6 @@ def dit_size(name: str) -> dict:
     raise ConfigError(f"DiT size {name!r}: use <S|B|L|XL>/<2|4|8>, e.g. 'XL/2'")
   depth, hidden, heads = SIZES[size]
   return dict(depth=depth, hidden_size=hidden, num_heads=heads, patch_size=int(patch))
-
-
-def timestep_embedding(t, dim: int = 256, max_period: float = 10000.0):
-  """[B] -> [B, dim]: cos(t w_k) | sin(t w_k), w_k = max_period^(-k / (dim/2))."""
-  half = dim // 2
-  freqs = jnp.exp(-math.log(max_period) * jnp.arange(half, dtype=jnp.float32) / half)
-  args = t.astype(jnp.float32)[:, None] * freqs[None]
-  return jnp.concatenate([jnp.cos(args), jnp.sin(args)], axis=-1)
-
-
-_std02 = nn.initializers.normal(0.02)
-
-
-class TimestepEmbedder(nn.Module):
-  """t -> MLP(sinusoidal(t)): Linear(256, D) -> SiLU -> Linear(D, D)."""
-  hidden_size: int
-  frequency_embedding_size: int = 256
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, t):
-    x = timestep_embedding(t, self.frequency_embedding_size).astype(self.dtype)
-    x = nn.Dense(self.hidden_size, kernel_init=_std02, dtype=self.dtype, name="mlp_0")(x)
-    return nn.Dense(self.hidden_size, kernel_init=_std02, dtype=self.dtype,
-                    name="mlp_2")(nn.silu(x))
-
-
-class LabelEmbedder(nn.Module):
-  """Labels -> embeddings, with the null class num_classes and label dropout in training."""
-  num_classes: int
-  hidden_size: int
-  dropout_prob: float = 0.1
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, labels, train: bool):
-    labels = labels.astype(jnp.int32)
-    if train and self.dropout_prob > 0:
-      drop = jax.random.uniform(self.make_rng("dropout"), labels.shape) < self.dropout_prob
-      labels = jnp.where(drop, self.num_classes, labels)        # y -> null with prob. p
-    table = nn.Embed(self.num_classes + int(self.dropout_prob > 0), self.hidden_size,
-                     embedding_init=_std02, dtype=self.dtype, name="embedding_table")
-    return table(labels)
 
 
 class FinalLayer(nn.Module):
