@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     text = f.read()
   text = text.replace("# Train-step throughput, digits variants (benchmarks/train_step.py)",
                       "# DiT train-step throughput, 256 tokens (benchmarks/diffusion_step.py)")
-  text += ("\nDiT-S/2 and DiT-B/2 of Table 1 on 32x32x1 digits with patch 2 (256 tokens); "
+  text += ("\nDiT-S/2 and DiT-B/2 of Table 1 on 32x32x3 shapes with patch 2 (256 tokens); "
            "DDPM, learned variance, AdamW, EMA. Attention: jax.nn.dot_product_attention, "
            f"XLA path on {jax.devices()[0].platform}.\n")
   with open(stem + ".md", "w") as f:

@@ -35,11 +35,16 @@ def diffusion_config() -> ml_collections.ConfigDict:
       num_steps=18, sigma_min=0.002, sigma_max=80.0, rho=7.0,
       solver="heun",            # heun | euler
       s_churn=0.0, s_min=0.0, s_max=1e30, s_noise=1.0))   # s_max 1e30 stands for infinity
+  # latent diffusion (lib/tasks/latent_space.py): a finished autoencoder run, '' = pixels
+  c.latent = ml_collections.ConfigDict(dict(
+      workdir="",
+      scale_factor=0.0))        # 0: 1 / std of the first batch's latents (LDM scale_by_std)
   return c
 
 
 def set_data(c, variant: str):
-  """Data of the shared variants: digits 8x8x1, shapes 32x32x3, cifar10 (tfds), smoke 16x16x1.
+  """Data of the shared variants: digits 8x8x1, latent_digits (32x32x1 digits through the frozen
+  autoencoder of config.latent.workdir), shapes 32x32x3, cifar10 (tfds), smoke 16x16x1.
 
   digits are modelled at the scans' native 8x8: the GANs' 32x32 digits are these scans upsampled
   bilinearly, and the feature extractor upsamples 8x8 samples and references the same way (equal
@@ -49,6 +54,11 @@ def set_data(c, variant: str):
   if variant == "digits":
     c.data.update(source="digits", image_size=8, channels=1)
     c.diffusion.num_classes = 10
+  elif variant == "latent_digits":
+    # the 32x32 digits the tokenizers of configs/vqgan.py, fsq.py train on; 8x8x4 FSQ latents
+    c.data.update(source="digits", image_size=32, channels=1)
+    c.diffusion.num_classes = 10
+    c.latent.workdir = "runs/fsq_digits"
   elif variant == "shapes":
     c.data.update(source="shapes", image_size=32, channels=3)
     c.diffusion.num_classes = 3
@@ -64,7 +74,8 @@ def set_data(c, variant: str):
     c.eval.batch_size = 64
     c.eval.metric_samples = 20
   else:
-    raise ValueError(f"unknown variant {variant!r}; use digits, shapes, cifar10 or smoke")
+    raise ValueError(f"unknown variant {variant!r}; use digits, latent_digits, shapes, "
+                     "cifar10 or smoke")
   return c
 
 
@@ -72,8 +83,8 @@ def set_evaluators(c, variant: str):
   """digits and shapes: the sample grid (a row per class), conditional accuracy, domain FID,
   KID, precision/recall on the project's classifier for that dataset, as the GAN configs, so
   the rows sit in one table. cifar10 and smoke keep what the config chose."""
-  if variant in ("digits", "shapes"):
-    c.eval.extractor = f"vit_{variant}"
+  if variant in ("digits", "latent_digits", "shapes"):
+    c.eval.extractor = "vit_shapes" if variant == "shapes" else "vit_digits"
     conditional = ("conditional_accuracy",) if c.diffusion.num_classes else ()
     c.eval.evaluators = ("samples",) + conditional + ("fid", "kid", "pr")
   return c

@@ -47,14 +47,16 @@ def get_config(arg: str | None = None):
   c.ema_decay = 0.9999
   set_data(c, a.variant)
   c.model.image_size, c.model.channels = c.data.image_size, c.data.channels
-  if a.variant in ("digits", "shapes"):
-    # 16 tokens: patch 2 of the 8x8 digits, patch 8 of the 32x32 shapes (~2.9M params)
-    c.model.update(patch_size=2 if a.variant == "digits" else 8, hidden_size=192, depth=4,
+  if a.variant in ("digits", "latent_digits", "shapes"):
+    # 16 tokens: patch 2 of the 8x8 digits (or of the 8x8x4 FSQ latents of the 32x32 digits),
+    # patch 8 of the 32x32 shapes (~2.9M params)
+    c.model.update(patch_size=8 if a.variant == "shapes" else 2, hidden_size=192, depth=4,
                    num_heads=3)
     c.data.batch_size = 128
     c.optimizer.update(learning_rate=1e-3, warmup_steps=100, schedule="cosine", clip_norm=1.0)
     c.ema_decay = 0.995   # 0.999 still weighted the zero-output init by 26% at step 1344
-    c.diffusion.ddpm.update(sampler="ddim", sample_steps=50, eta=0.0, clip_denoised=True)
+    c.diffusion.ddpm.update(sampler="ddim", sample_steps=50, eta=0.0,
+                            clip_denoised=a.variant != "latent_digits")   # latents: no range
     c.diffusion.guidance_scale = 1.5
     c.total_steps = 3000
     c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 100, 1500, 500

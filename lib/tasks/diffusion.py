@@ -12,9 +12,17 @@ label dropout trains), and the first C output channels become uncond + s (cond -
 for DDPM, F_theta, hence D, for EDM); the learned-variance channels are the conditional ones.
 s = 1 is the plain conditional sampler. Every channel is guided; the official DiT
 `forward_with_cfg` guides only the first three of its four latent channels.
+
+Latent diffusion (`config.latent.workdir`, lib/tasks/latent_space.py): the same task on a
+frozen autoencoder's latents z * scale; the state then also holds the autoencoder's variables
+and the scale (LatentDiffusionState), frozen and checkpointed with the model, and `sample`
+decodes the generated latents, so the evaluators see pixels either way.
 """
 from __future__ import annotations
 
+from typing import Any
+
+import flax.struct
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -22,10 +30,30 @@ import optax
 
 from lib.diffusion.formulations import formulation_of
 from lib.errors import ConfigError
+from lib.tasks import latent_space
 from lib.train.accumulate import value_and_grad_accumulated
 from lib.train.imports import build_model
 from lib.train.optim import make_optimizer
 from lib.train.state import TrainState
+
+
+@flax.struct.dataclass
+class LatentDiffusionState(TrainState):
+  autoencoder_params: Any = None          # frozen
+  autoencoder_model_state: Any = None
+  latent_scale: Any = None                # z -> z * scale before diffusion (LDM scale_by_std)
+
+  @property
+  def autoencoder_variables(self):
+    return {"params": self.autoencoder_params, **(self.autoencoder_model_state or {})}
+
+
+def sample_shape(config) -> tuple[int, int, int]:
+  """(H, W, C) the diffusion model generates: pixels, or the autoencoder's latents."""
+  if latent_space.enabled(config):
+    return latent_space.latent_shape(config)
+  size = int(config.data.image_size)
+  return size, size, int(config.data.channels)
 
 
 def num_conditional_classes(config) -> int:
@@ -40,7 +68,11 @@ def formulation(config):
 def model_of(config):
   m = ml_collections.ConfigDict(config.model.to_dict())
   m.num_classes = num_conditional_classes(config)
-  m.out_channels = formulation(config).out_channels(int(config.data.channels))
+  h, _, c = sample_shape(config)
+  m.out_channels = formulation(config).out_channels(c)
+  for key, value in (("image_size", h), ("channels", c)):
+    if key in m:
+      m[key] = value
   return build_model(m, config.compute_dtype)
 
 
@@ -58,10 +90,35 @@ def _labels(config, batch, n):
 
 
 def init(config, rng, batch) -> TrainState:
-  x = batch["image"][:1]
+  latent = latent_space.enabled(config)
+  if latent and config.diffusion.formulation == "ddpm" and config.diffusion.ddpm.clip_denoised:
+    raise ConfigError("config.diffusion.ddpm.clip_denoised=True clips x0 to the pixel range "
+                      "[-1, 1]; latents (config.latent.workdir) are not bounded: set "
+                      "config.diffusion.ddpm.clip_denoised=False")
+  if latent:
+    ae_params, ae_state = latent_space.frozen_variables(config)
+    ae_variables = {"params": ae_params, **ae_state}
+    z = latent_space.encode(config, ae_variables, batch["image"])
+    scale = latent_space.scale_of(config, z)
+    x = z[:1] * scale
+  else:
+    x = batch["image"][:1]
   variables = model_of(config).init({"params": rng, "dropout": rng}, x, jnp.zeros((1,)),
                                     _labels(config, batch, 1), train=False)
-  return TrainState.create(variables, optimizer_of(config), config.ema_decay)
+  state = TrainState.create(variables, optimizer_of(config), config.ema_decay)
+  if not latent:
+    return state
+  return LatentDiffusionState(**{k: getattr(state, k) for k in state.__dataclass_fields__},
+                              autoencoder_params=ae_params, autoencoder_model_state=ae_state,
+                              latent_scale=scale)
+
+
+def diffusion_input(config, state, images):
+  """What the formulation diffuses: the images, or their scaled latents (no gradient)."""
+  if not latent_space.enabled(config):
+    return images.astype(jnp.float32)
+  z = latent_space.encode(config, state.autoencoder_variables, images)
+  return z * state.latent_scale
 
 
 def train_step(config, state: TrainState, batch, rng):
@@ -71,7 +128,7 @@ def train_step(config, state: TrainState, batch, rng):
     k_form, k_drop = jax.random.split(r)
     net = lambda x, level, y: model.apply({"params": params}, x, level, y, train=True,
                                           rngs={"dropout": k_drop})
-    x0 = micro["image"].astype(jnp.float32)
+    x0 = diffusion_input(config, state, micro["image"])
     loss, terms = form.loss(net, x0, _labels(config, micro, x0.shape[0]), k_form)
     return jnp.mean(loss), {k: jnp.mean(v) for k, v in terms.items()}
 
@@ -113,9 +170,12 @@ def sample(config, state: TrainState, rng, n: int, labels=None, guidance_scale=N
               else jnp.asarray(labels, jnp.int32))
   else:
     labels = None
-  size, c = int(config.data.image_size), int(config.data.channels)
+  h, w, c = sample_shape(config)
   params = state.eval_params
   net = lambda x, level, y: model.apply({"params": params}, x, level, y, train=False)
-  x_T = jax.random.normal(k_x, (n, size, size, c))
+  x_T = jax.random.normal(k_x, (n, h, w, c))
   x0 = form.sample(guided(net, num_classes, scale, c), x_T, labels, k_s)
+  if latent_space.enabled(config):
+    return latent_space.decode(config, state.autoencoder_variables,
+                               x0.astype(jnp.float32) / state.latent_scale)
   return jnp.clip(x0.astype(jnp.float32), -1.0, 1.0)

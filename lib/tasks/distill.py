@@ -25,9 +25,7 @@ keeps its teacher.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
-import functools
 from typing import Any
 
 import flax.struct
@@ -35,9 +33,9 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from lib.errors import ConfigError, UserError
+from lib.errors import ConfigError
 from lib.tasks import classify
-from lib.train.restore import restore_run
+from lib.train.frozen_run import load_frozen_run
 from lib.train.state import TrainState
 
 TYPES = ("soft", "hard")
@@ -78,24 +76,11 @@ def _settings(config):
   return d
 
 
-@functools.lru_cache(maxsize=4)
 def _load_teacher(workdir: str):
-  """(config, task, params, model_state) of the run in `workdir`, read once per process, as
-  host arrays. Read in a worker thread: JAX's trace state and mesh context are thread-local,
-  so the restore runs eagerly on one CPU device even when init is being traced under the
-  run's mesh."""
-  try:
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-      config, task, state, _ = pool.submit(restore_run, workdir).result()
-  except UserError as e:
-    raise ConfigError(f"config.distill.teacher_workdir={workdir!r} has no teacher to load "
-                      f"({e}); train one first, e.g. python launch.py --config "
-                      f"configs/vit.py:digits --workdir {workdir}, or name a workdir holding "
-                      f"a checkpoint") from e
-  ema = getattr(state, "ema_params", None)
-  params, model_state = jax.device_get((ema if ema is not None else state.params,
-                                        getattr(state, "model_state", None)))
-  return config, task, params, model_state or {}
+  """The frozen teacher run (lib/train/frozen_run.py): (config, task, params, model_state)."""
+  return load_frozen_run(workdir, "distill.teacher_workdir", "teacher",
+                         f"train one first, e.g. python launch.py --config configs/vit.py:digits "
+                         f"--workdir {workdir}, or name a workdir holding a checkpoint")
 
 
 def teacher_of(config):

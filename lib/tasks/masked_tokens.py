@@ -35,10 +35,7 @@ guidance). MaskBit's guidance annealing is not implemented (constant s).
 """
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
-import functools
-import os
 import warnings
 from typing import Any
 
@@ -49,15 +46,14 @@ import ml_collections
 import numpy as np
 import optax
 
-from lib.errors import ConfigError, UserError
+from lib.errors import ConfigError
 from lib.tasks import mask_schedules
 from lib.tasks.masked_decoding import decode
 from lib.train.accumulate import value_and_grad_accumulated
 from lib.train.imports import build_model
 from lib.train.optim import make_optimizer
-from lib.train.restore import restore_run
+from lib.train.frozen_run import load_frozen_run
 from lib.train.state import TrainState
-from lib.train.workdir import read_config_json
 
 TOKENIZER_TASK = "lib.tasks.autoencoder"
 RATIOS = ("schedule", "truncated_normal")
@@ -89,30 +85,11 @@ def _tokenizer_fix(workdir: str) -> str:
           "a randomly initialised tokenizer (smoke tests only)")
 
 
-@functools.lru_cache(maxsize=4)
 def _load_tokenizer(workdir: str):
-  """(tokenizer run config, params, model_state) of the run in `workdir`, as host arrays,
-  read once per process (in a worker thread: the restore runs eagerly on one CPU device even
-  while init is traced under the run's mesh)."""
-  if not os.path.isdir(workdir):
-    raise ConfigError(f"config.tokenizer.workdir={workdir!r} does not exist; "
-                      f"{_tokenizer_fix(workdir)}.")
-  raw = read_config_json(workdir)
-  if raw is None:
-    raise ConfigError(f"config.tokenizer.workdir={workdir!r} holds no run (no config.json); "
-                      f"{_tokenizer_fix(workdir)}.")
-  if raw.get("task") != TOKENIZER_TASK:
-    raise ConfigError(f"config.tokenizer.workdir={workdir!r} is a run of task "
-                      f"{raw.get('task')!r}, not a tokenizer ({TOKENIZER_TASK}); "
-                      f"{_tokenizer_fix(workdir)}.")
-  try:
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-      run_config, _, state, _ = pool.submit(restore_run, workdir).result()
-  except UserError as e:
-    raise ConfigError(f"config.tokenizer.workdir={workdir!r} has no tokenizer to load ({e}); "
-                      f"{_tokenizer_fix(workdir)}.") from e
-  params, model_state = jax.device_get((state.eval_params, state.model_state))
-  return run_config, params, model_state or {}
+  """The frozen tokenizer run (lib/train/frozen_run.py): (config, params, model_state)."""
+  run = load_frozen_run(workdir, "tokenizer.workdir", "tokenizer", _tokenizer_fix(workdir),
+                        task=TOKENIZER_TASK)
+  return run.config, run.params, run.model_state
 
 
 def tokenizer_config(config) -> ml_collections.ConfigDict:

@@ -149,10 +149,23 @@ class Tokenizer(nn.Module):
                            self.num_groups, self.dtype)
 
   def _quantize(self, images, train: bool):
-    z = self.quant_conv(self.encoder(images)).astype(jnp.float32)
+    return self._quantize_latents(self.encode_latents(images), train)
+
+  def _quantize_latents(self, z, train: bool):
     if self.quantizer == "ema_vq":
       return self.quantize(z, update=train)
     return self.quantize(z)
+
+  def encode_latents(self, images):
+    """images -> z [B, h, w, code_dim], the quantizer's input: the latent space a latent
+    diffusion model works in (LDM, Rombach et al. 2022, Sec. 3.1: with a VQ-regularised
+    autoencoder the diffusion model runs before quantization and the decoder quantizes)."""
+    return self.quant_conv(self.encoder(images)).astype(jnp.float32)
+
+  def decode_latents(self, z):
+    """z [B, h, w, code_dim] -> images: quantize (no codebook update), then decode (the
+    official VQModelInterface.decode of CompVis/latent-diffusion)."""
+    return self.decode(self._quantize_latents(z, False)[0])
 
   def decode(self, quantized):
     return self.decoder(self.post_quant_conv(quantized)).astype(jnp.float32)
