@@ -11,11 +11,12 @@ import ml_collections
 
 from configs.common import base_config, optimizer_config
 
-# Data of the shared variants: (pair, paired, image channels, extractor of the domain FID).
+# Data of the shared variants: (pair, paired, image channels, extractor of the domain FID,
+# label classifiers of domains A and B: '' = the extractor; lib/train/translation_evaluators).
 PAIR_VARIANTS = {
-    "edges": ("digits_edges", True, 1, "vit_digits"),
-    "digits": ("digits_thick", False, 1, "vit_digits"),
-    "shapes": ("shapes_palette", False, 3, "vit_shapes"),
+    "edges": ("digits_edges", True, 1, "vit_digits", ("", "")),
+    "digits": ("digits_thick", False, 1, "vit_digits", ("", "vit_digits_thick")),
+    "shapes": ("shapes_palette", False, 3, "vit_shapes", ("", "")),
 }
 EVALUATORS = ("translation_grid", "translation_fid", "label_preservation")
 
@@ -42,6 +43,8 @@ def translation_config() -> ml_collections.ConfigDict:
   c.data.num_test = 500
   c.eval.evaluators = EVALUATORS
   c.eval.num_samples = 8
+  c.eval.label_classifier_a = ""   # label preservation's classifier of domain A ('' = extractor)
+  c.eval.label_classifier_b = ""   # ... of domain B
 
   t = c.translation = ml_collections.ConfigDict()
   t.gan_loss = "lsgan"
@@ -68,9 +71,10 @@ def set_variant(c, variant: str, generator_channels_key: str = "out_channels"):
   shapes  shapes_palette (unpaired) 32 px RGB        smoke   digits_thick 16 px, 4 steps
   folder  data.pair='folder' under data.path (trainA/, trainB/), 256 px RGB: defined only."""
   if variant in PAIR_VARIANTS:
-    pair, paired, channels, extractor = PAIR_VARIANTS[variant]
+    pair, paired, channels, extractor, (label_a, label_b) = PAIR_VARIANTS[variant]
     c.data.update(pair=pair, paired=paired, image_size=32, channels=channels, batch_size=16)
     c.eval.extractor = extractor
+    c.eval.update(label_classifier_a=label_a, label_classifier_b=label_b)
     c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 50, 1000, 500
     c.eval.batch_size = 128
   elif variant == "smoke":

@@ -15,6 +15,10 @@ the model never sees, as in CycleGAN's unaligned datasets). Pairs (`data.pair`):
   folder          CycleGAN's layout under data.path: trainA/, trainB/ (testA/, testB/ for
                   the test split), read with lib/data/folder.py; paired by sorted file name
                   (the two folders must hold as many images), no labels (-1)
+
+`view='a'` or `'b'` (`data.view`) gives one domain as a labelled classification set instead,
+{'image': that domain's image, 'label': its class}: what the per-domain label classifiers of
+the translation evaluators are trained on (lib/metrics/domain_classifier.py).
 """
 from __future__ import annotations
 
@@ -83,9 +87,12 @@ class DomainPairSource:
 
   def __init__(self, pair: str, split: str = "train", image_size: int = 32, channels: int = 0,
                paired: bool = True, seed: int = 0, thick_radius: int = 2, edge_radius: int = 1,
-               path: str = "", length: int = 0):
+               path: str = "", length: int = 0, view: str = ""):
     if pair not in PAIRS:
       raise ValueError(f"data.pair={pair!r}: use one of {PAIRS}")
+    if view not in ("", "a", "b"):
+      raise ValueError(f"data.view={view!r}: use '' (the pair), 'a' or 'b' (one domain)")
+    self.view = view
     self.pair, self.split, self.image_size = pair, split, int(image_size)
     self.paired, self.seed = bool(paired), int(seed)
     self.thick_radius, self.edge_radius = int(thick_radius), int(edge_radius)
@@ -157,6 +164,9 @@ class DomainPairSource:
     a, b = self._domain_a(ea), self._domain_b(eb)
     if self.pair.startswith("digits") and self.channels == 3:
       a, b = np.repeat(a, 3, -1), np.repeat(b, 3, -1)
+    if self.view:                        # one domain as a classification set
+      image, ex = (a, ea) if self.view == "a" else (b, eb)
+      return {"image": image.astype(np.float32), "label": np.int32(ex.get("label", -1))}
     return {"image": a.astype(np.float32), "target": b.astype(np.float32),
             "label": np.int32(ea.get("label", -1)), "target_label": np.int32(eb.get("label", -1)),
             "foreground": self._foreground(ea)}
@@ -183,6 +193,6 @@ def folder_of(path: str, split: str, domain: str) -> str:
 
 @functools.lru_cache(maxsize=8)
 def cached_source(pair, split, image_size, channels, paired, seed, thick_radius, edge_radius,
-                  path, length):
+                  path, length, view=""):
   return DomainPairSource(pair, split, image_size, channels, paired, seed, thick_radius,
-                          edge_radius, path, length)
+                          edge_radius, path, length, view)

@@ -10,7 +10,8 @@ Keys read (missing or empty ones take the default in brackets):
   folder:      path (see folder.py for the layout)
   domain_pair: pair (digits_edges | digits_thick | shapes_palette | folder), paired [True],
                pair_seed [0], thick_radius [2], edge_radius [1], path (folder), num_<split>
-               (shapes_palette): two-domain examples for translation (domain_pairs.py)
+               (shapes_palette): two-domain examples for translation (domain_pairs.py);
+               view ['' | 'a' | 'b']: one domain as a labelled classification set
   rings:       num_<split> [train 2^20, others 2000], rings_seed [0]: points of the ring of 8
                Gaussians as [1, 1, 2] 'images' (rings.py; not in [-1, 1]), label = mode
 Every source gives dicts of numpy arrays: 'image' float32 [H, W, C] in [-1, 1] and, when it
@@ -81,7 +82,8 @@ def make_source(data_config: Any, split: str) -> Source:
                             seed=int(config_value(data_config, "pair_seed", 0)),
                             thick_radius=int(config_value(data_config, "thick_radius", 2)),
                             edge_radius=int(config_value(data_config, "edge_radius", 1)),
-                            path=str(config_value(data_config, "path", "")), length=int(length))
+                            path=str(config_value(data_config, "path", "")), length=int(length),
+                            view=str(config_value(data_config, "view", "")))
   if kind in ("listops", "pathfinder", "digit_pixels"):   # sequence tasks (lib/studies)
     return _sequence_source(kind, data_config, split, size)
   raise ValueError(f"data.source is {kind!r}; known sources: {SOURCES}")

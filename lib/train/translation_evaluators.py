@@ -8,9 +8,12 @@ split translated once per evaluation (shared by all of them):
   the A -> B translations of the eval split against the B images of eval.reference_split
   (`fid_ab`), of B -> A against A (`fid_ba`, two-way), and of the untranslated inputs
   against B (`fid_input_ab`: the score of doing nothing).
-- `label_preservation`: the extractor's classifier on the translations against the source
-  label (`label_preservation_ab`, `_ba`), beside its accuracy on the real images of each
-  domain (`classifier_acc_a`, `classifier_acc_b`: the ceiling of a perfect translation).
+- `label_preservation`: a classifier of the target domain on the translations against the
+  source label (`label_preservation_ab`, `_ba`), beside the same classifier's accuracy on the
+  real images of its domain (`classifier_acc_a`, `classifier_acc_b`: the ceiling of a perfect
+  translation). Domain A's images are read by `eval.label_classifier_a`, B's by
+  `eval.label_classifier_b` (each '' = `eval.extractor`), so that each classifier reads its
+  own domain's real images well (digits: vit_digits for thin, vit_digits_thick for thick).
 - `paired_metrics` (paired data): `l1`, `psnr` (R = 2), `ssim` of G(A) against the true B;
 - `cam_heatmaps` (generators returning a 'heatmap', U-GAT-IT): PNG rows input | heatmap;
   `cam_object_fraction` = share of the (ReLU'd, upsampled) heat inside the inputs'
@@ -52,6 +55,7 @@ class _Translations:
     self._ba = jax.jit(functools.partial(ctx.task.translate, c, direction="ba"))
     self._cache = None
     self._extractor = None
+    self._classifiers = {}
     self._ref = None
 
   def at(self, state, step: int) -> dict:
@@ -79,6 +83,14 @@ class _Translations:
     if self._extractor is None:
       self._extractor = load_extractor(self.ctx.config.eval.extractor)
     return self._extractor
+
+  def classifier(self, domain: str):
+    """The label classifier of domain 'a' or 'b' (eval.label_classifier_<domain>, else the
+    FID extractor)."""
+    if domain not in self._classifiers:
+      spec = self.ctx.config.eval.get(f"label_classifier_{domain}", "") or ""
+      self._classifiers[domain] = load_extractor(spec) if spec else self.extractor()
+    return self._classifiers[domain]
 
   def reference_features(self) -> dict:
     """Features of the A and the B images of eval.reference_split (computed once)."""
@@ -161,8 +173,8 @@ def translation_fid_evaluator(ctx: EvalContext):
   return run
 
 
-def _accuracy(sh, images, labels):
-  logits = compute_features(sh.extractor(), signed_to_unit(images), kind="logits")
+def _accuracy(classifier, images, labels):
+  logits = compute_features(classifier, signed_to_unit(images), kind="logits")
   return float(np.mean(np.argmax(logits, -1) == labels))
 
 
@@ -173,14 +185,19 @@ def label_preservation_evaluator(ctx: EvalContext):
 
   def run(state, step, final):
     tr = sh.at(state, step)
-    if sh.extractor().logits_fn is None or tr["label"].min() < 0:
-      raise ConfigError("label_preservation needs labelled data (digits or shapes pairs) and a "
-                        "classifier extractor (vit_digits, vit_shapes): drop it for folders")
-    out = {"label_preservation_ab": _accuracy(sh, tr["fake_b"], tr["label"]),
-           "classifier_acc_a": _accuracy(sh, tr["a"], tr["label"]),
-           "classifier_acc_b": _accuracy(sh, tr["b"], tr["target_label"])}
+    cls_a, cls_b = sh.classifier("a"), sh.classifier("b")
+    if cls_a.logits_fn is None or cls_b.logits_fn is None or tr["label"].min() < 0:
+      raise ConfigError("label_preservation needs labelled data (digits or shapes pairs) and "
+                        "classifiers (eval.extractor or eval.label_classifier_a/_b: vit_digits, "
+                        "vit_digits_thick, vit_shapes): drop it for folders")
+    out = {"label_preservation_ab": _accuracy(cls_b, tr["fake_b"], tr["label"]),   # G(a) as B
+           "classifier_acc_a": _accuracy(cls_a, tr["a"], tr["label"]),
+           "classifier_acc_b": _accuracy(cls_b, tr["b"], tr["target_label"])}
     if sh.two_way:
-      out["label_preservation_ba"] = _accuracy(sh, tr["fake_a"], tr["target_label"])
+      out["label_preservation_ba"] = _accuracy(cls_a, tr["fake_a"], tr["target_label"])
+    if final:
+      out["protocol/label_classifier_a"] = cls_a.name
+      out["protocol/label_classifier_b"] = cls_b.name
     return out
   return run
 
