@@ -37,13 +37,23 @@ def gan_config() -> ml_collections.ConfigDict:
   g.r2_gamma = 0.0              # R2 on fakes
   g.r2_every = 1
   g.lecam_weight = 0.0          # LeCam lambda
-  g.lecam_decay = 0.99          # EMA decay of its anchors
-  g.ortho_beta = 0.0            # BigGAN orthogonal regularization (1e-4)
+  g.lecam_decay = 0.99          # EMA decay of its anchors (official: 0.99 StyleGAN2, 0.9 BigGAN)
+  g.lecam_form = "relu"         # relu (official code) | paper (Eq. 3, squared distance)
+  g.lecam_start = 0             # G steps before the penalty; anchors = batch means until then
+                                # (official BigGAN-CIFAR code: 1000)
+  g.ortho_beta = 0.0            # BigGAN orthogonal regularization (1e-4), BigGAN-PyTorch scale
+  g.lazy_reg_separate = False   # lazy R1/R2 and path length as their own optimizer step, lr
+                                # and Adam betas rescaled by k / (k + 1) (StyleGAN2 official)
   g.pl_weight = 0.0             # StyleGAN2 path length (2), style-based generators only
   g.pl_every = 4
   g.pl_decay = 0.01
   g.pl_batch_shrink = 2
   g.weight_clip = 0.0           # WGAN clipping c (0.01)
+  # SAN and Salimans et al. 2016 (gan_san.py, gan_improved.py; D ending in DiscriminatorHead)
+  g.san = False                 # SAN: direction omega on the Wasserstein loss, h on gan.loss
+  g.feature_matching_weight = 0.0   # G += w ||E f(x) - E f(G(z))||^2, f: D's penultimate
+  g.label_smoothing = 0.0       # one-sided: real targets 1 - value (0.1); nonsaturating only
+  g.historical_averaging_weight = 0.0   # both players += w ||theta - mean of past theta||^2
   # augmentation of everything D sees
   g.augment = "none"            # none | diffaugment | ada
   g.augment_policy = ""         # diffaugment: 'color,translation,cutout'; ada: ops (default bgc)

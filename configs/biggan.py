@@ -1,6 +1,8 @@
 """BigGAN (Brock et al. 2019): class-conditional ResNet G/D with self-attention, a shared
 class embedding concatenated with z chunks feeding every conditional BN, spectral norm in G
-and D, orthogonal init and orthogonal regularization (beta 1e-4), hinge loss, Adam b1 = 0,
+and D, orthogonal init and orthogonal regularization (beta 1e-4 at BigGAN-PyTorch's scale:
+gradient 2 beta (W W^T o (1 - I)) W, half the paper formula's; the result below used the
+paper formula's, twice this), hinge loss, Adam b1 = 0,
 b2 = 0.999, G 5e-5 / D 2e-4 with 2 D steps per G step, EMA of G (0.9999), truncated z at
 sampling (paper Sec. 3-4 and App. C, ImageNet settings; batch scaled down).
 

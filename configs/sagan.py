@@ -1,7 +1,8 @@
 """SAGAN (Zhang et al. 2019): class-conditional ResNet G/D with self-attention, spectral norm
 in both networks, conditional BN in G and a projection D, hinge loss, TTUR (G 1e-4,
 D 4e-4), Adam b1 = 0, b2 = 0.9 (the paper, Sec. 5; the official code uses b2 = 0.999), one
-D step per G step. Attention on G's 32x32 map and after D's first block (16x16).
+D step per G step. Attention on G's 32x32 map and after D's first block (16x16; the
+authors' TF code attends after D's second block, on a quarter-side map: research/sagan).
 
 Command (the project's default `make run` is the digits variant):
   python launch.py --config configs/sagan.py:digits --workdir runs/sagan

@@ -5,9 +5,14 @@ steps, path-length regularization (weight 2) every 4 G steps, style mixing 0.9, 
 lr 0.0025, b1 = 0, b2 = 0.99, eps 1e-8, EMA of G (half-life 10k images). Resampling is
 the official upfirdn2d with [1, 3, 3, 1] (lib/nn/upfirdn.py: G's transposed-conv upsampling
 and tRGB skips, D's blur-then-stride); D runs on reals and fakes separately (minibatch std).
-Lazy regularization is added to the regular step's loss with weight k (the official code
-runs it as a separate optimizer step and rescales Adam's lr and betas by k / (k + 1);
-not done here).
+Lazy regularization as the official training_loop.py: R1 (every 16 D steps, weight 16) and
+path length (every 4 G steps, weight 4) run as their own optimizer steps
+(`gan.lazy_reg_separate`), with each network's Adam lr x k / (k + 1) and betas ** (k / (k + 1))
+(lib/tasks/gan.py lazy_optimizer_config). The 0.01 lr multiplier covers the mapping's fc
+layers, not its label embedding; D's output layer is equalized and, with classes, projects on
+the label mapped by D's own mapping network (its fc layers at 0.01 too), as networks.py.
+Style mixing: one cutoff per minibatch, in the path-length pass too (loss.py run_G).
+The result below predates these fixes (2026-12-02, issue 11 second round).
 
 Command:
   python launch.py --config configs/stylegan2.py:digits --workdir runs/stylegan2
@@ -39,9 +44,10 @@ def get_config(arg: str | None = None):
                          mbstd_group=4)
   c.gan.update(loss="nonsaturating", z_dim=512, r1_gamma=10.0, r1_every=16, pl_weight=2.0,
                pl_every=4, pl_decay=0.01, pl_batch_shrink=2)
+  c.gan.lazy_reg_separate = True
   opt = dict(name="adam", learning_rate=0.0025, b1=0.0, b2=0.99, eps=1e-8, schedule="constant")
-  c.optimizer_g.update(lr_multipliers=((r"mapping_net/.*", 0.01),), **opt)
-  c.optimizer_d.update(**opt)
+  c.optimizer_g.update(lr_multipliers=((r"mapping_net/fc\d+/.*", 0.01),), **opt)
+  c.optimizer_d.update(lr_multipliers=((r"head/mapping/fc\d+/.*", 0.01),), **opt)
   set_data(c, a.variant)
   c.generator.image_size, c.generator.channels = c.data.image_size, c.data.channels
   batch = 32

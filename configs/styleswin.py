@@ -7,8 +7,12 @@ ConvBlocks (called on reals and fakes separately: minibatch std); non-saturating
 R1 gamma 10 applied lazily every 16 D steps, Adam b1 = 0, b2 = 0.99, D lr 2e-4 and G lr
 5e-5 (the official train_styleswin.py `--ttur`: G_lr = D_lr / 4, used by its training
 commands), D gradients clipped to global norm 5 (the official clip_grad_norm_(D, 5.0)), EMA
-of G. Window 8 (4x4 maps use one window and no shift). Not reproduced: bCR and spectral norm
-in D (the official --bcr / --D_sn options).
+of G. Window 8 (4x4 maps use one window and no shift). R1 runs as its own D optimizer step
+with D's lr x 16/17 and betas ** (16/17) (`gan.lazy_reg_separate`, as the official
+train_styleswin.py d_reg_ratio; the official clip applies to the main step only, here to
+both). The mapping's 0.01 lr multiplier covers its fc layers only. D's output is the official
+EqualLinear (equalized lr). Not reproduced: bCR and spectral norm in D (the official --bcr /
+--D_sn options). The results below predate the lazy-step and output-layer fixes.
 
 Command:
   python launch.py --config configs/styleswin.py:digits --workdir runs/styleswin
@@ -61,8 +65,10 @@ def get_config(arg: str | None = None):
   c.discriminator.update(name="research.styleswin.model.Discriminator", width=512)
   c.gan.update(loss="nonsaturating", z_dim=512, r1_gamma=10.0, r1_every=16)
   opt = dict(name="adam", learning_rate=2e-4, b1=0.0, b2=0.99, schedule="constant")
-  c.optimizer_g.update(lr_multipliers=((r"mapping_net/.*", 0.01),), **opt)
-  c.optimizer_d.update(clip_norm=5.0, **opt)                 # official clip_grad_norm_(D, 5)
+  c.gan.lazy_reg_separate = True
+  c.optimizer_g.update(lr_multipliers=((r"mapping_net/fc\d+/.*", 0.01),), **opt)
+  c.optimizer_d.update(clip_norm=5.0, lr_multipliers=((r"head/mapping/fc\d+/.*", 0.01),),
+                       **opt)                 # official clip_grad_norm_(D, 5)
   c.optimizer_g.learning_rate = opt["learning_rate"] / 4     # official --ttur: G_lr = D_lr / 4
   c.ema_decay = 0.999
   set_data(c, a.variant)

@@ -1,8 +1,10 @@
 """ViTGAN (Lee et al. 2022): ViT generator with self-modulated LayerNorm and an implicit
 neural representation per patch; ViT discriminator with L2 attention (tied W_q = W_k, the
 paper's form, not the public code's), improved spectral normalization and overlapping
-patches; non-saturating loss with DiffAugment (translation, color, cutout), Adam lr 0.002,
-b1 = 0, b2 = 0.99, EMA of G. Balanced consistency regularization (bCR) is not implemented.
+patches; non-saturating loss with DiffAugment 'color,translation,cutout' (the official
+DiffAugment applies the policies in the order written, this is its default order; the paper
+lists translation, color, cutout), Adam lr 0.002, b1 = 0, b2 = 0.99, EMA of G. Balanced
+consistency regularization (bCR) is not implemented.
 Widths are ours (small); the paper's CIFAR widths are not reproduced.
 
 Command:
@@ -33,7 +35,7 @@ def get_config(arg: str | None = None):
   c.discriminator.update(name="research.vitgan.model.Discriminator", patch_size=4, overlap=2,
                          hidden=192, depth=4, num_heads=3, improved_sn=True)
   c.gan.update(loss="nonsaturating", z_dim=384, augment="diffaugment",
-               augment_policy="translation,color,cutout")
+               augment_policy="color,translation,cutout")   # official DiffAugment order
   opt = dict(name="adam", learning_rate=0.002, b1=0.0, b2=0.99, schedule="constant")
   c.optimizer_g.update(**opt)
   c.optimizer_d.update(**opt)

@@ -4,13 +4,20 @@ discriminator epilogue come from StyleGAN2).
 
 - `MappingNetwork`: z normalised to unit second moment (plus a normalised label embedding
   when conditional, as in the official StyleGAN2-ADA code) -> equalized dense layers with
-  LeakyReLU(0.2) * sqrt(2) -> w.
+  LeakyReLU(0.2) * sqrt(2) -> w. The label embedding is the official `embed`, an equalized
+  dense layer (with bias) on the one-hot label, named `label_embed`; the layers are `fc<i>`:
+  the mapping's 0.01 learning-rate multiplier (networks.py: lr_multiplier of the fc layers
+  only, `embed` keeps 1) is the optimizer regex `mapping_net/fc\\d+/.*`. With z None it maps
+  the label alone (the conditional discriminator's label mapping, z_dim = 0).
 - `ToRGB`: 1x1 modulated conv without demodulation, plus bias (skip generator, Fig. 7b).
 - `ResidualDownBlock`: conv3x3 -> conv3x3 with 2x down, with a 1x1 skip down; sum *
   sqrt(1/2) (residual discriminator, Fig. 7c). Down is the official [1, 3, 3, 1] blur, then
   stride 2 (the skip: downsample2d, then the 1x1 conv), lib/nn/upfirdn.py.
 - `ConvDownBlock`: conv3x3 -> conv3x3 with 2x down, no skip (the 'orig' StyleGAN2 D block;
   StyleSwin's ConvBlock).
+- `StyleGANOutput`: D's output layer as the official DiscriminatorEpilogue.out, an equalized
+  dense layer (weight gain 1/sqrt(fan_in)); conditional: out = <out(phi), cmap> / sqrt(cmap_dim)
+  with cmap the label mapped by its own `MappingNetwork` (networks.py Discriminator.mapping).
 - `MinibatchStdDev`: the std over groups of samples as one extra feature map (ProGAN Sec. 3).
   The output of a sample depends on the others of its group: a D using it must be called
   on reals and on fakes separately (`batch_coupled`; the GAN task does so).
@@ -59,11 +66,12 @@ class MappingNetwork(nn.Module):
 
   @nn.compact
   def __call__(self, z, labels=None):
-    x = normalize_2nd_moment(z.astype(jnp.float32))
+    x = None if z is None else normalize_2nd_moment(z.astype(jnp.float32))
     if self.num_classes:
-      e = nn.Embed(self.num_classes, self.w_dim, embedding_init=nn.initializers.normal(1.0),
-                   name="label_embed")(labels)
-      x = jnp.concatenate([x, normalize_2nd_moment(e)], -1)
+      onehot = jax.nn.one_hot(labels, self.num_classes, dtype=jnp.float32)
+      e = EqualizedDense(self.w_dim, name="label_embed")(onehot)     # official `embed`
+      e = normalize_2nd_moment(e)
+      x = e if x is None else jnp.concatenate([x, e], -1)
     for i in range(self.layers):
       x = lrelu(EqualizedDense(self.w_dim, dtype=self.dtype, name=f"fc{i}")(x))
     return x
@@ -102,6 +110,59 @@ class ConvDownBlock(nn.Module):
   def __call__(self, x):
     h = lrelu(EqualizedConv2D(x.shape[-1], 3, dtype=self.dtype, name="conv0")(x))
     return lrelu(EqualizedConv2D(self.features, 3, down=2, dtype=self.dtype, name="conv1")(h))
+
+
+CLASS_HEADS = ("projection", "acgan")
+
+
+class StyleGANOutput(nn.Module):
+  """D's output (official DiscriminatorEpilogue.out, networks.py): an equalized dense layer on
+  the features phi [B, C] -> logits [B], class logits or None.
+
+  Unconditional: out(phi) with one output. 'projection': out has `cmap_dim` outputs (default
+  C, the 4x4 channels) and logit = sum(out(phi) * cmap) / sqrt(cmap_dim), cmap = the label's
+  `MappingNetwork` (z_dim 0, `mapping_layers` layers; its fc layers take the 0.01 lr
+  multiplier in the official code: optimizer regex `head/mapping/fc\\d+/.*`). 'acgan': out
+  with one output plus an equalized classifier. Sows the last layer as f = <w_y, phi> + b_y
+  ('head_h', 'head_w', 'head_b' in 'intermediates', as lib/nn/class_head.DiscriminatorHead)."""
+  num_classes: int = 0
+  class_head: str = "projection"
+  cmap_dim: int = 0
+  mapping_layers: int = 8
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, phi, labels=None, train: bool = False):
+    del train
+    c = phi.shape[-1]
+    if self.num_classes and self.class_head not in CLASS_HEADS:
+      raise ValueError(f"class_head {self.class_head!r}: use one of {CLASS_HEADS}")
+    if self.num_classes and labels is None:
+      raise ValueError("a class-conditional discriminator needs labels")
+    projection = bool(self.num_classes) and self.class_head == "projection"
+    n_out = (self.cmap_dim or c) if projection else 1
+    out = EqualizedDense(n_out, dtype=self.dtype, name="out")(phi).astype(jnp.float32)
+    capture = self.is_mutable_collection("intermediates") and not self.is_initializing()
+    kernel = self.variables["params"]["out"]["kernel"].astype(jnp.float32) / math.sqrt(c)
+    bias = self.variables["params"]["out"]["bias"].astype(jnp.float32)
+    logits_c = None
+    if projection:
+      cmap = MappingNetwork(n_out, self.mapping_layers, self.num_classes, name="mapping")(
+          None, labels)
+      cmap = cmap.astype(jnp.float32) / math.sqrt(n_out)
+      logits = jnp.sum(out * cmap, -1)                  # (x * cmap).sum / sqrt(cmap_dim)
+      w_y, b_y = cmap @ kernel.T, cmap @ bias
+    else:
+      logits = out[:, 0]
+      w_y, b_y = jnp.broadcast_to(kernel[:, 0], phi.shape), jnp.broadcast_to(bias[0], out.shape[:1])
+      if self.num_classes:
+        logits_c = EqualizedDense(self.num_classes, dtype=self.dtype, name="classifier")(
+            phi).astype(jnp.float32)
+    if capture:
+      self.sow("intermediates", "head_h", phi.astype(jnp.float32))
+      self.sow("intermediates", "head_w", w_y)
+      self.sow("intermediates", "head_b", b_y)
+    return logits, logits_c
 
 
 class MinibatchStdDev(nn.Module):

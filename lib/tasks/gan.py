@@ -6,8 +6,12 @@ loss, each regularizer, the augmentation and the conditioning are separate keys 
 `config.gan` (defaults and meanings: configs/_gan.py), so an ablation changes one key:
 
   loss          nonsaturating | hinge | wasserstein | relativistic      (gan_losses.py)
-  regularizers  gp_weight, r1_gamma/r1_every, r2_gamma/r2_every, lecam_weight, ortho_beta,
-                pl_weight/pl_every, weight_clip                          (gan_regularizers.py)
+  regularizers  gp_weight, r1_gamma/r1_every, r2_gamma/r2_every, lecam_weight (lecam_form,
+                lecam_start), ortho_beta, pl_weight/pl_every, weight_clip (gan_regularizers.py);
+                lazy_reg_separate: lazy penalties as their own optimizer step (StyleGAN2)
+  SAN, Salimans et al. 2016
+                san, feature_matching_weight, label_smoothing, historical_averaging_weight
+                (gan_san.py, gan_improved.py; minibatch discrimination: a D layer)
   augment       none | diffaugment | ada (adaptive p, target r_t 0.6)    (gan_augment.py)
   conditioning  none | cbn_projection | acgan (fakes get uniform labels; with the
                 relativistic loss, the labels of the reals they are paired with)
@@ -39,9 +43,13 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from lib.errors import ConfigError
+from lib.nn.class_head import head_features
 from lib.tasks import gan_augment as aug_lib
+from lib.tasks import gan_improved as improved
 from lib.tasks import gan_losses as losses
 from lib.tasks import gan_regularizers as regs
+from lib.tasks import gan_san as san
 from lib.train.ema import ema_decay_at, ema_update
 from lib.train.imports import build_model
 from lib.train.optim import make_optimizer
@@ -87,29 +95,67 @@ def discriminator_of(config):
                            class_head=head), config.compute_dtype)
 
 
+def lazy_intervals(config):
+  """(G interval, D interval) of the penalties run as their own optimizer step
+  (`gan.lazy_reg_separate`): path length every pl_every G steps, R1/R2 every r1_every /
+  r2_every D steps; 1 where there is none."""
+  g = config.gan
+  if not g.lazy_reg_separate:
+    return 1, 1
+  d_every = {int(e) for gamma, e in ((g.r1_gamma, g.r1_every), (g.r2_gamma, g.r2_every))
+             if gamma and e > 1}
+  if len(d_every) > 1:
+    raise ConfigError(f"gan.lazy_reg_separate: r1_every={g.r1_every} and r2_every={g.r2_every} "
+                      "differ; the separate D regularization step needs one interval "
+                      "(set them equal)")
+  g_every = int(g.pl_every) if (g.pl_weight and g.pl_every > 1) else 1
+  return g_every, (d_every.pop() if d_every else 1)
+
+
+def lazy_optimizer_config(opt_config, every: int):
+  """The optimizer of a network regularized lazily every k steps in a separate step
+  (StyleGAN2 official training_loop.py): lr * k / (k + 1), betas ** (k / (k + 1)), so that
+  the k + 1 steps of an interval move as far as k plain ones would."""
+  if every <= 1:
+    return opt_config
+  ratio = every / (every + 1)
+  c = ml_collections.ConfigDict(opt_config.to_dict())
+  c.learning_rate = opt_config.learning_rate * ratio
+  c.b1, c.b2 = opt_config.b1 ** ratio, opt_config.b2 ** ratio
+  return c
+
+
 def optimizers_of(config):
-  return (make_optimizer(config.optimizer_g, config.total_steps),
-          make_optimizer(config.optimizer_d, config.total_steps * config.gan.n_critic))
+  g_every, d_every = lazy_intervals(config)
+  return (make_optimizer(lazy_optimizer_config(config.optimizer_g, g_every), config.total_steps),
+          make_optimizer(lazy_optimizer_config(config.optimizer_d, d_every),
+                         config.total_steps * config.gan.n_critic))
 
 
 def apply_model(module, params, model_state, *args, train: bool, rng=None, method=None,
-                **kwargs):
+                capture: bool = False, **kwargs):
   """module.apply -> (output, new model_state); the state is returned unchanged unless
-  `train` (batch statistics and spectral-norm vectors then advance)."""
+  `train` (batch statistics and spectral-norm vectors then advance). `capture`: the output
+  is (output, D head's sown features {'h', 'w', 'b'}: lib/nn/class_head.head_features)."""
   variables = {"params": params, **model_state}
-  mutable = list(model_state.keys()) if (train and model_state) else False
+  mutable = list(model_state.keys()) if (train and model_state) else []
+  mutable = (mutable + ["intermediates"] if capture else mutable) or False
   out = module.apply(variables, *args, train=train, method=method,
                      rngs={"noise": rng} if rng is not None else None,
                      mutable=mutable, **kwargs)
   if mutable:
     out, new_state = out
+    new_state = dict(new_state)
+    if capture:
+      out = (out, head_features(new_state.pop("intermediates", {})))
     return out, {**model_state, **new_state}
   return out, model_state
 
 
 def discriminator_logits(config, D, params, model_state, x_real, x_fake, y_real, y_fake,
-                         train: bool = True):
-  """D's (real logits, fake logits, real class logits, fake class logits, model_state).
+                         train: bool = True, capture: bool = False):
+  """D's (real logits, fake logits, real class logits, fake class logits, model_state), and
+  with `capture` the head features of the reals and of the fakes after them (SAN).
 
   One D call on [reals; fakes] when the samples of a batch do not interact; two calls, one
   on the reals and one on the fakes, when they do: `gan.separate_d_batches` (BN in D,
@@ -117,17 +163,20 @@ def discriminator_logits(config, D, params, model_state, x_real, x_fake, y_real,
   and StyleSwin, whose official losses call D separately), so that every minibatch-std group
   is all-real or all-fake."""
   def d_apply(ms, x, y):
-    return apply_model(D, params, ms, x, y, train=train)
+    out, ms = apply_model(D, params, ms, x, y, train=train, capture=capture)
+    (o, oc), feats = out if capture else (out, None)
+    return (o, oc), feats, ms
 
   if config.gan.separate_d_batches or getattr(D, "batch_coupled", False):
-    (r, rc), ms = d_apply(model_state, x_real, y_real)
-    (f, fc), ms = d_apply(ms, x_fake, y_fake)
-    return r, f, rc, fc, ms
+    (r, rc), hr, ms = d_apply(model_state, x_real, y_real)
+    (f, fc), hf, ms = d_apply(ms, x_fake, y_fake)
+    return (r, f, rc, fc, ms) + ((hr, hf) if capture else ())
   b = x_real.shape[0]
   y = jnp.concatenate([y_real, y_fake]) if y_real is not None else None
-  (o, oc), ms = d_apply(model_state, jnp.concatenate([x_real, x_fake]), y)
-  split = lambda t: (None, None) if t is None else (t[:b], t[b:])
-  return (*split(o), *split(oc), ms)
+  (o, oc), h, ms = d_apply(model_state, jnp.concatenate([x_real, x_fake]), y)
+  split = lambda t: (None, None) if t is None else (jax.tree.map(lambda a: a[:b], t),
+                                                    jax.tree.map(lambda a: a[b:], t))
+  return (*split(o), *split(oc), ms) + (split(h) if capture else ())
 
 
 def generator_labels(config, rng, real_labels):
@@ -153,6 +202,7 @@ def sample_z(rng, n: int, z_dim: int, truncation: float = 0.0):
 
 def init(config, rng, batch) -> GANState:
   g = config.gan
+  improved.check(config)
   G, D = generator_of(config), discriminator_of(config)
   tx_g, tx_d = optimizers_of(config)
   image_shape = tuple(batch["image"].shape[1:])
@@ -165,6 +215,8 @@ def init(config, rng, batch) -> GANState:
   f32 = lambda v: jnp.asarray(v, jnp.float32)
   stats = {"ada_sign_sum": f32(0.0), "ada_count": f32(0.0), "ada_r_t": f32(0.0),
            "lecam_real": f32(0.0), "lecam_fake": f32(0.0), "pl_mean": f32(0.0)}
+  if g.historical_averaging_weight:                       # Salimans et al. 2016, Sec. 3.3
+    stats.update(hist_G=pg, hist_D=pd)
   return GANState(step=jnp.zeros((), jnp.int32), params={"G": pg, "D": pd},
                   opt_state={"G": tx_g.init(pg), "D": tx_d.init(pd)},
                   ema_params=pg if config.ema_decay else None,
@@ -184,6 +236,7 @@ def train_step(config, state: GANState, batch, rng):
   tx_g, tx_d = optimizers_of(config)
   num_classes = num_conditional_classes(config)
   acgan = g.conditioning == "acgan"
+  improved.check(config)
   k = int(g.n_critic)
   images = batch["image"]
   if images.shape[0] % k:
@@ -204,7 +257,7 @@ def train_step(config, state: GANState, batch, rng):
     return apply_model(D, pd, ms, x, y, train=train)
 
   def d_forward(pd, ms, xr, xf, yr, yf):
-    return discriminator_logits(config, D, pd, ms, xr, xf, yr, yf)
+    return discriminator_logits(config, D, pd, ms, xr, xf, yr, yf, capture=g.san)
 
   # -- discriminator steps, one per slice of the batch ----------------------------------------
   def d_step(carry, xs):
@@ -216,14 +269,21 @@ def train_step(config, state: GANState, batch, rng):
     z = sample_z(kz, b, g.z_dim)
     fake, _ = apply_model(G, params_g, ms_g, z, y_fake, train=True, rng=kn)
     fake = jax.lax.stop_gradient(fake)
+    hist_d = (improved.running_mean(stats["hist_D"], pd, i)
+              if g.historical_averaging_weight else None)
 
     def loss_fn(pd):
       xr = _augment(config, x_real, ka_r, ada_p)
       xf = _augment(config, fake, ka_f, ada_p)
-      real_logits, fake_logits, real_cls, fake_cls, new_ms = d_forward(pd, ms_d, xr, xf,
-                                                                       y_real, y_fake)
-      loss = losses.discriminator_loss(g.loss, real_logits, fake_logits)
+      real_logits, fake_logits, real_cls, fake_cls, new_ms, *feats = d_forward(
+          pd, ms_d, xr, xf, y_real, y_fake)
+      base = lambda r, f: improved.discriminator_loss(config, r, f)
+      loss = san.discriminator_loss(base, *feats) if g.san else base(real_logits, fake_logits)
       terms = {"d_adv_loss": loss}
+      if g.historical_averaging_weight:
+        ha = improved.historical_penalty(pd, hist_d)
+        loss = loss + g.historical_averaging_weight * ha                 # Salimans Sec. 3.3
+        terms["d_hist_avg"] = ha
       new_stats = dict(stats)
       if acgan:
         ac = (losses.auxiliary_classifier_loss(real_cls, y_real)
@@ -239,7 +299,7 @@ def train_step(config, state: GANState, batch, rng):
         terms["gp"] = gp
       for name, gamma, every, x, y, ka in (("r1", g.r1_gamma, g.r1_every, x_real, y_real, ka_r),
                                            ("r2", g.r2_gamma, g.r2_every, fake, y_fake, ka_f)):
-        if gamma:
+        if gamma and not (d_lazy > 1 and every > 1):      # else: the separate step below
           pen = lambda x=x, y=y, ka=ka: regs.r1_penalty(lambda v: d_of(v, y, ka), x)
           if every > 1:   # lazy regularization: every k-th D step, weighted by k
             pen_val = jax.lax.cond(i % every == 0, pen, lambda: jnp.zeros((), jnp.float32))
@@ -248,10 +308,16 @@ def train_step(config, state: GANState, batch, rng):
           loss = loss + 0.5 * gamma * every * pen_val                   # R1/R2: gamma / 2
           terms[name] = pen_val
       if g.lecam_weight:
-        a_r = regs.ema(stats["lecam_real"], jnp.mean(real_logits), g.lecam_decay)
-        a_f = regs.ema(stats["lecam_fake"], jnp.mean(fake_logits), g.lecam_decay)
+        # Anchors as google/lecam-gan's ema_losses: updated with this batch before use, decay
+        # 0 (the batch mean) while itr < lecam_start and at the first update; the penalty
+        # once itr > lecam_start (itr = G iteration, from 1).
+        itr = state.step + 1
+        decay = jnp.where(itr < max(int(g.lecam_start), 2), 0.0, g.lecam_decay)
+        a_r = regs.ema(stats["lecam_real"], jnp.mean(real_logits), decay)
+        a_f = regs.ema(stats["lecam_fake"], jnp.mean(fake_logits), decay)
         lc = regs.lecam_penalty(real_logits, fake_logits, jax.lax.stop_gradient(a_r),
-                                jax.lax.stop_gradient(a_f))
+                                jax.lax.stop_gradient(a_f), g.lecam_form)
+        lc = jnp.where(itr > g.lecam_start, lc, 0.0)
         loss = loss + g.lecam_weight * lc
         terms["lecam"] = lc
         new_stats.update(lecam_real=jax.lax.stop_gradient(a_r),
@@ -261,8 +327,34 @@ def train_step(config, state: GANState, batch, rng):
 
     (loss, (terms, ms_d, stats, real_logits)), grads = jax.value_and_grad(
         loss_fn, has_aux=True)(pd)
+    if g.historical_averaging_weight:
+      stats = {**stats, "hist_D": hist_d}
     updates, opt_d = tx_d.update(grads, opt_d, pd)
     pd = optax.apply_updates(pd, updates)
+    if d_lazy > 1:   # StyleGAN2's Dreg phase: its own optimizer step every d_lazy D steps
+      lazy_terms = [(name, gamma, x, y, ka) for name, gamma, every, x, y, ka in (
+          ("r1", g.r1_gamma, g.r1_every, x_real, y_real, ka_r),
+          ("r2", g.r2_gamma, g.r2_every, fake, y_fake, ka_f)) if gamma and every > 1]
+
+      def reg_step(operand):
+        pd, opt_d = operand
+
+        def reg_loss(pd):
+          d_of = lambda x, y, ka: d_apply(pd, ms_d, _augment(config, x, ka, ada_p), y)[0][0]
+          vals = {name: regs.r1_penalty(lambda v, y=y, ka=ka: d_of(v, y, ka), x)
+                  for name, _, x, y, ka in lazy_terms}
+          return sum(0.5 * gamma * d_lazy * vals[name]                    # R1/R2: gamma / 2
+                     for name, gamma, *_ in lazy_terms), vals
+
+        reg_grads, vals = jax.grad(reg_loss, has_aux=True)(pd)
+        upd, opt_d = tx_d.update(reg_grads, opt_d, pd)
+        return optax.apply_updates(pd, upd), opt_d, vals
+
+      def no_reg(operand):
+        return (*operand, {name: jnp.zeros((), jnp.float32) for name, *_ in lazy_terms})
+
+      pd, opt_d, vals = jax.lax.cond(i % d_lazy == 0, reg_step, no_reg, (pd, opt_d))
+      terms = {**terms, **vals}
     if g.weight_clip:
       pd = regs.clip_weights(pd, g.weight_clip)                          # WGAN Alg. 1
     if g.augment == "ada" and g.ada_adaptive:
@@ -279,6 +371,7 @@ def train_step(config, state: GANState, batch, rng):
     terms = {"d_loss": loss, **terms}
     return (pd, opt_d, ms_d, stats, ada_p, i + 1), terms
 
+  g_lazy, d_lazy = lazy_intervals(config)
   d_start = state.step * k
   carry = (state.params["D"], state.opt_state["D"], state.model_state["D"], state.stats,
            state.ada_p, d_start)
@@ -304,11 +397,28 @@ def train_step(config, state: GANState, batch, rng):
     real_logits = jax.lax.stop_gradient(
         d_apply(pd, ms_d, _augment(config, x_real, ka_r, ada_p), y_real)[0][0])
 
+  fm = g.feature_matching_weight
+  if fm:   # Salimans et al. 2016 Sec. 3.1: D's features of the reals, a constant for G
+    (_, real_feats), _ = apply_model(D, pd, ms_d, _augment(config, x_real, ka_r, ada_p),
+                                     y_real, train=True, capture=True)
+  hist_g = (improved.running_mean(stats["hist_G"], params_g, state.step)
+            if g.historical_averaging_weight else None)
+
   def g_loss_fn(pg):
     fake, new_ms_g = apply_model(G, pg, ms_g, z, y_fake, train=True, rng=kn)
-    (fake_logits, fake_cls), _ = d_apply(pd, ms_d, _augment(config, fake, ka_f, ada_p), y_fake)
-    loss = losses.generator_loss(g.loss, real_logits, fake_logits)
+    out, _ = apply_model(D, pd, ms_d, _augment(config, fake, ka_f, ada_p), y_fake, train=True,
+                         capture=bool(fm))
+    (fake_logits, fake_cls), fake_feats = out if fm else (out, None)
+    loss = losses.generator_loss(g.loss, real_logits, fake_logits)   # SAN: the same logit
     terms = {"g_adv_loss": loss}
+    if fm:
+      fm_loss = improved.feature_matching_loss(real_feats["h"], fake_feats["h"])
+      loss = loss + fm * fm_loss
+      terms["g_feature_matching"] = fm_loss
+    if g.historical_averaging_weight:
+      ha = improved.historical_penalty(pg, hist_g)
+      loss = loss + g.historical_averaging_weight * ha                   # Salimans Sec. 3.3
+      terms["g_hist_avg"] = ha
     pl_mean = stats["pl_mean"]
     if acgan:
       ac = losses.auxiliary_classifier_loss(fake_cls, y_fake)
@@ -321,20 +431,11 @@ def train_step(config, state: GANState, batch, rng):
     if g.pl_weight:
       if not getattr(G, "style_based", False):
         raise ValueError("gan.pl_weight needs a style-based generator (mapping + synthesis)")
-      n_pl = max(b // g.pl_batch_shrink, 1)
+      pl_fn = lambda: pl_penalty(pg, new_ms_g, pl_mean)
 
-      def pl_fn():
-        z_pl = sample_z(kpl_z, n_pl, g.z_dim)
-        y_pl = y_fake[:n_pl] if num_classes else None
-        w, _ = apply_model(G, pg, new_ms_g, z_pl, y_pl, train=False, method="mapping")
-        synth = lambda v: apply_model(G, pg, new_ms_g, v, train=False, rng=kpl_n,
-                                      method="synthesis")[0]
-        y = regs.path_length_noise(kpl_y, (n_pl,) + tuple(x_real.shape[1:]))
-        lengths = regs.path_lengths(synth, w, y)
-        mean = regs.ema(pl_mean, jnp.mean(jax.lax.stop_gradient(lengths)), 1.0 - g.pl_decay)
-        return jnp.mean(jnp.square(lengths - mean)), mean               # StyleGAN2 Eq. 4
-
-      if g.pl_every > 1:
+      if g_lazy > 1:                                 # the separate step after the update
+        pen = jnp.zeros((), jnp.float32)
+      elif g.pl_every > 1:
         pen, pl_mean = jax.lax.cond(state.step % g.pl_every == 0, pl_fn,
                                     lambda: (jnp.zeros((), jnp.float32), stats["pl_mean"]))
       else:
@@ -343,11 +444,46 @@ def train_step(config, state: GANState, batch, rng):
       terms["pl"] = pen
     return loss, (terms, new_ms_g, pl_mean)
 
+  def pl_penalty(pg, ms, pl_mean):
+    """E (||J_w^T y|| - a)^2 and the new a (StyleGAN2 Eq. 4), on pl_batch_shrink times fewer
+    fresh z, with style mixing as in training (official Gpl pass: run_G)."""
+    n_pl = max(b // g.pl_batch_shrink, 1)
+    z_pl = sample_z(kpl_z, n_pl, g.z_dim)
+    y_pl = y_fake[:n_pl] if num_classes else None
+    if hasattr(G, "mixed_mapping"):
+      w, _ = apply_model(G, pg, ms, z_pl, y_pl, train=True, method="mixed_mapping",
+                         rng=jax.random.fold_in(kpl_n, 1))        # w_avg update dropped
+    else:
+      w, _ = apply_model(G, pg, ms, z_pl, y_pl, train=False, method="mapping")
+    synth = lambda v: apply_model(G, pg, ms, v, train=False, rng=kpl_n, method="synthesis")[0]
+    y = regs.path_length_noise(kpl_y, (n_pl,) + tuple(x_real.shape[1:]))
+    lengths = regs.path_lengths(synth, w, y)
+    mean = regs.ema(pl_mean, jnp.mean(jax.lax.stop_gradient(lengths)), 1.0 - g.pl_decay)
+    return jnp.mean(jnp.square(lengths - mean)), mean                 # StyleGAN2 Eq. 4
+
   (g_loss, (g_terms, ms_g, pl_mean)), grads = jax.value_and_grad(
       g_loss_fn, has_aux=True)(params_g)
   updates, opt_g = tx_g.update(grads, state.opt_state["G"], params_g)
   params_g = optax.apply_updates(params_g, updates)
+  if g_lazy > 1 and g.pl_weight:   # StyleGAN2's Greg phase: its own step every g_lazy G steps
+    def pl_step(operand):
+      pg, opt_g = operand
+
+      def pl_loss(pg):
+        pen, mean = pl_penalty(pg, ms_g, stats["pl_mean"])
+        return g.pl_weight * g_lazy * pen, (pen, mean)
+
+      pl_grads, (pen, mean) = jax.grad(pl_loss, has_aux=True)(pg)
+      upd, opt_g = tx_g.update(pl_grads, opt_g, pg)
+      return optax.apply_updates(pg, upd), opt_g, pen, mean
+
+    params_g, opt_g, pen, pl_mean = jax.lax.cond(
+        state.step % g_lazy == 0, pl_step,
+        lambda op: (*op, jnp.zeros((), jnp.float32), stats["pl_mean"]), (params_g, opt_g))
+    g_terms = {**g_terms, "pl": pen}
   stats = {**stats, "pl_mean": pl_mean}
+  if g.historical_averaging_weight:
+    stats["hist_G"] = hist_g
   ema = state.ema_params
   if config.ema_decay:
     decay = ema_decay_at(state.step, config.ema_decay, g.ema_start, g.ema_rampup)

@@ -2,7 +2,8 @@
 generated, in the D and the G steps), so that G receives gradients through them.
 
 - DiffAugment (Zhao et al. 2020, "Differentiable Augmentation for Data-Efficient GAN
-  Training", Sec. 3 and official code): policy 'color,translation,cutout'; color =
+  Training", Sec. 3 and official code): policy 'color,translation,cutout', applied in the
+  order written (DiffAugment_pytorch.py loops over policy.split(',')); color =
   brightness +U(-0.5, 0.5), saturation x U(0, 2), contrast x U(0.5, 1.5); translation by up
   to 1/8 of the image with zero padding; cutout of a square half the image size.
 - ADA (Karras et al. 2020, "Training GANs with Limited Data", Sec. 2.2 and App. B): each

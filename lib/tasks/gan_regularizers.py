@@ -7,9 +7,15 @@
   lazily every k steps with weight k (StyleGAN2, Sec. 4 "lazy regularization");
 - LeCam (Tseng et al. 2021, "Regularizing GANs under Limited Data", Eq. 3):
   E ||D(x) - alpha_F||^2 + E ||D(G(z)) - alpha_R||^2 with EMA anchors alpha_R, alpha_F of the
-  real and fake logits;
+  real and fake logits ('paper'); the official code (google/lecam-gan, losses.py lecam_reg and
+  stylegan2/lecam_loss.py) squares a ReLU: E relu(D(x) - alpha_F)^2 + E relu(alpha_R -
+  D(G(z)))^2 ('relu'), so a real logit is pulled down only while above the fake anchor and a
+  fake logit up only while below the real anchor;
 - orthogonal regularization (Brock et al. 2019, "BigGAN", Sec. 3.1):
-  beta * ||W^T W o (1 - I)||_F^2 over the generator's weights;
+  beta * ||W^T W o (1 - I)||_F^2 over the generator's weights, whose gradient is
+  4 beta (W W^T o (1 - I)) W; BigGAN-PyTorch (utils.py `ortho`) adds the gradient
+  2 beta (W W^T o (1 - I)) W directly, half of it. Followed here: the official code, whose
+  beta = 1e-4 the configs use, so the penalty is beta / 2 ||W W^T o (1 - I)||_F^2;
 - path length (Karras et al. 2020, StyleGAN2, Eq. 4):
   E_{w, y} (||J_w^T y||_2 - a)^2 with y ~ N(0, I) / sqrt(H W) and a an EMA of the lengths;
 - weight clipping (Arjovsky et al. 2017, Alg. 1): critic weights clipped to [-c, c].
@@ -22,6 +28,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from lib.errors import ConfigError
 from lib.train.param_paths import path_str
 
 
@@ -54,10 +61,19 @@ def gradient_penalty(d_fn: Callable, real, fake, eps):
   return jnp.mean(jnp.square(norm - 1.0))
 
 
-def lecam_penalty(real_logits, fake_logits, anchor_real, anchor_fake):
-  """Eq. 3 of the LeCam paper (the paper's squared distance; the official code adds a ReLU)."""
+LECAM_FORMS = ("relu", "paper")
+
+
+def lecam_penalty(real_logits, fake_logits, anchor_real, anchor_fake, form: str = "paper"):
+  """LeCam: 'paper' Eq. 3, E (D(x) - a_F)^2 + E (D(G(z)) - a_R)^2; 'relu' the official code,
+  E relu(D(x) - a_F)^2 + E relu(a_R - D(G(z)))^2."""
   real = real_logits.astype(jnp.float32)
   fake = fake_logits.astype(jnp.float32)
+  if form == "relu":
+    return (jnp.mean(jnp.square(jax.nn.relu(real - anchor_fake)))
+            + jnp.mean(jnp.square(jax.nn.relu(anchor_real - fake))))
+  if form != "paper":
+    raise ConfigError(f"config.gan.lecam_form={form!r}: use one of {LECAM_FORMS}")
   return jnp.mean(jnp.square(real - anchor_fake)) + jnp.mean(jnp.square(fake - anchor_real))
 
 
@@ -66,9 +82,10 @@ def ema(old, new, decay: float):
 
 
 def orthogonal_penalty(params, exclude: str = r".*(embed|Embed).*"):
-  """sum_W ||W W^T o (1 - I)||_F^2 over >=2-D weights reshaped to [out, -1] (BigGAN's
-  modified orthogonal regularization; the shared class embedding is excluded, as in
-  BigGAN-PyTorch's blacklist)."""
+  """1/2 sum_W ||W W^T o (1 - I)||_F^2 over >=2-D weights reshaped to [out, -1] (BigGAN's
+  modified orthogonal regularization). The 1/2 makes beta times its gradient BigGAN-PyTorch's
+  utils.ortho, 2 beta (W W^T o (1 - I)) W; the shared class embedding is excluded, as in its
+  blacklist."""
   rx = re.compile(exclude) if exclude else None
   total = jnp.zeros((), jnp.float32)
   for path, w in jax.tree_util.tree_flatten_with_path(params)[0]:
@@ -77,7 +94,7 @@ def orthogonal_penalty(params, exclude: str = r".*(embed|Embed).*"):
     w2 = jnp.asarray(w, jnp.float32).reshape(-1, w.shape[-1]).T               # [out, in]
     gram = w2 @ w2.T
     total = total + jnp.sum(jnp.square(gram * (1.0 - jnp.eye(gram.shape[0]))))
-  return total
+  return 0.5 * total                                  # d/dW = 2 (W W^T o (1 - I)) W
 
 
 def path_lengths(synthesis: Callable, w, y):

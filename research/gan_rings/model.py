@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lib.nn.class_head import DiscriminatorHead
+from lib.nn.minibatch_discrimination import MinibatchDiscrimination
 
 
 class MLPGenerator(nn.Module):
@@ -32,18 +33,30 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-  """x (flattened) -> MLP -> (logit [B], class logits or None) via the shared head."""
+  """x (flattened) -> MLP -> (logit [B], class logits or None) via the shared head.
+  `minibatch_kernels` > 0 appends minibatch discrimination (Salimans et al. 2016, Sec. 3.2;
+  B kernels of dimension `minibatch_dim`) to the last hidden layer, as the official code
+  does before the output layer; D then couples the batch (reals, fakes called apart)."""
   hidden: int = 128
   depth: int = 3
   num_classes: int = 0
   class_head: str = "projection"
+  minibatch_kernels: int = 0
+  minibatch_dim: int = 5
   dtype: Any = jnp.float32
+
+  @property
+  def batch_coupled(self) -> bool:
+    return self.minibatch_kernels > 0
 
   @nn.compact
   def __call__(self, x, labels=None, train: bool = False):
     h = x.reshape(x.shape[0], -1)
     for i in range(self.depth):
       h = nn.relu(nn.Dense(self.hidden, dtype=self.dtype, name=f"fc{i}")(h))
+    if self.minibatch_kernels:
+      h = MinibatchDiscrimination(self.minibatch_kernels, self.minibatch_dim,
+                                  name="minibatch")(h)
     return DiscriminatorHead(self.num_classes, self.class_head, spectral_norm=False,
                              kernel_init=nn.initializers.lecun_normal(), name="head")(
                                  h, labels, train)

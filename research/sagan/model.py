@@ -5,8 +5,15 @@ both networks (Sec. 4.1) and the self-attention block of lib/attention/sagan.py
 (y = x + gamma * o, gamma = 0 at init, Eq. 3). Placement (`attention_resolution`): the
 paper's ablation (Table 1, 128px) found attention on the larger feature maps (feat32,
 feat64) best; PAPERS.md asks for the 32x32 feature map, so for 32px images G attends on its
-32x32 map, after the last up-block. D attends after its first block (as in the official
-code), i.e. at 16x16 for 32px images (`d_attention_resolution`).
+32x32 map, after the last up-block. D attends after the block whose output has
+`attention_resolution` pixels a side: 16 by default, after its first block for 32px images.
+The official code places it differently: the authors' TF code (brain-research/
+self-attention-gan, discriminator.py / generator.py `*_test`, 128px) has one attention layer
+in D after its second block, on the 32x32 map (a quarter of the image side), and one in G
+after its third block, on the 32x32 map; heykeetae/Self-Attention-GAN (PyTorch, 64px DCGAN
+layers) has two in each: G after its 3rd and 4th layers (16x16, 32x32), D after its 3rd and
+4th convs (8x8, 4x4). At 32px no post-block D map is 32x32 wide, so the default keeps the
+largest one; `attention_resolution=8` is the authors' quarter-side placement.
 """
 from __future__ import annotations
 

@@ -5,9 +5,14 @@ skip generator and residual discriminator (Sec. 4.1, Fig. 7), equalized learning
 - Mapping: z normalised to unit second moment (and, when conditional, a normalised label
   embedding concatenated, as in the official code) -> `mapping_layers` equalized dense +
   LeakyReLU(0.2) * sqrt(2) -> w, broadcast to `num_ws` style inputs. The 0.01 learning-rate
-  multiplier of the mapping is an optimizer key (`optimizer_g.lr_multipliers`). A running
-  mean w_avg (beta 0.995) is kept in 'batch_stats' for truncation w' = w_avg + psi (w - w_avg).
-  Style mixing regularization (`mixing_prob`, 0.9 in the paper) when training.
+  multiplier of the mapping's fc layers (not of its label embedding, as networks.py) is an
+  optimizer key (`optimizer_g.lr_multipliers`). A running mean w_avg (beta 0.995) is kept in
+  'batch_stats' for truncation w' = w_avg + psi (w - w_avg).
+  Style mixing regularization (`mixing_prob`, 0.9 in the paper) when training, as the
+  official loss.py run_G: one cutoff per minibatch, drawn from [1, num_ws), used with
+  probability `mixing_prob` for the whole minibatch (else no mixing); the second w from a
+  fresh z does not update w_avg. `mixed_mapping` is that training-time mapping: the GAN task
+  uses it in the path-length pass too (the official Gpl pass calls run_G).
 - Synthesis: a learned 4x4 constant; per layer modulated 3x3 conv (Eq. 1-3), noise input,
   bias, LeakyReLU * sqrt(2); per resolution a tRGB (1x1 modulated conv without
   demodulation) added to the upsampled running image (skip architecture). Resampling is the
@@ -16,7 +21,9 @@ skip generator and residual discriminator (Sec. 4.1, Fig. 7), equalized learning
   its kernel runs flipped, as the official weights would), the tRGB skip is upsample2d.
 - Discriminator: fromRGB, residual blocks (conv, conv with blur + stride 2; skip: downsample2d
   + 1x1 conv; sum * sqrt(1/2)), minibatch standard deviation (group 4, 1 feature), conv,
-  dense, output (projection / AC head for classes). Minibatch std couples the samples of a
+  dense, output (lib/nn/stylegan_blocks.StyleGANOutput: equalized dense, and for classes the
+  official projection on the label mapped by D's own 8-layer mapping network, cmap,
+  (out * cmap).sum / sqrt(cmap_dim); or an AC head). Minibatch std couples the samples of a
   group, so D is `batch_coupled`: the GAN task calls it on reals and on fakes separately, as
   the official loss does (groups are all-real or all-fake).
 """
@@ -29,10 +36,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from lib.nn.class_head import DiscriminatorHead
 from lib.nn.modulated_conv import EqualizedConv2D, ModulatedConv2D, NoiseInjection
 from lib.nn.stylegan_blocks import (DiscriminatorEpilogue, MappingNetwork, ResidualDownBlock,
-                                    ToRGB, lrelu, upsample2x)
+                                    StyleGANOutput, ToRGB, lrelu, upsample2x)
 
 def num_ws(image_size: int) -> int:
   """Style inputs: one per conv (1 at 4x4, 2 per higher resolution) plus the last tRGB."""
@@ -77,11 +83,12 @@ class Generator(nn.Module):
     self.torgbs = [ToRGB(self.channels, self.dtype) for _ in range(n)]
     self.w_avg = self.variable("batch_stats", "w_avg", jnp.zeros, (self.w_dim,))
 
-  def mapping(self, z, labels=None, train: bool = False, truncation_psi: float = 1.0):
+  def mapping(self, z, labels=None, train: bool = False, truncation_psi: float = 1.0,
+              update_w_avg: bool = True):
     """z -> w [B, num_ws, w_dim]; updates w_avg when training, truncates when psi < 1."""
     w = self.mapping_net(z, labels)
     w_avg = self.w_avg
-    if train and not self.is_initializing():
+    if train and update_w_avg and not self.is_initializing():
       w_avg.value = (self.w_avg_beta * w_avg.value
                      + (1 - self.w_avg_beta) * jnp.mean(jax.lax.stop_gradient(w), 0))
     if truncation_psi != 1.0:
@@ -101,15 +108,26 @@ class Generator(nn.Module):
       img = y if img is None else upsample2x(img) + y
     return img
 
-  def __call__(self, z, labels=None, train: bool = False, truncation_psi: float = 1.0):
-    ws = self.mapping(z, labels, train, truncation_psi)
+  def mixed_mapping(self, z, labels=None, train: bool = False):
+    """The training-time mapping (official loss.py run_G): w, with style mixing when
+    training: one cutoff ~ U{1, ..., num_ws - 1} for the minibatch, kept with probability
+    `mixing_prob` (else num_ws: no mixing); ws[:, cutoff:] from a fresh z (no w_avg update)."""
+    ws = self.mapping(z, labels, train)
     if train and self.mixing_prob > 0:      # style mixing regularization (StyleGAN Sec. 3.1)
       k1, k2, k3 = jax.random.split(self.make_rng("noise"), 3)
-      ws2 = self.mapping(jax.random.normal(k1, z.shape, z.dtype), labels, False)
+      ws2 = self.mapping(jax.random.normal(k1, z.shape, z.dtype), labels, train,
+                         update_w_avg=False)
       n = ws.shape[1]
-      cutoff = jax.random.randint(k2, (z.shape[0],), 1, n)
-      cutoff = jnp.where(jax.random.uniform(k3, (z.shape[0],)) < self.mixing_prob, cutoff, n)
-      ws = jnp.where(jnp.arange(n)[None, :, None] < cutoff[:, None, None], ws, ws2)
+      cutoff = jax.random.randint(k2, (), 1, n)                       # one per minibatch
+      cutoff = jnp.where(jax.random.uniform(k3, ()) < self.mixing_prob, cutoff, n)
+      ws = jnp.where(jnp.arange(n)[None, :, None] < cutoff, ws, ws2)
+    return ws
+
+  def __call__(self, z, labels=None, train: bool = False, truncation_psi: float = 1.0):
+    if train:
+      ws = self.mixed_mapping(z, labels, train)
+    else:
+      ws = self.mapping(z, labels, train, truncation_psi)
     return self.synthesis(ws, train)
 
 
@@ -118,6 +136,7 @@ class Discriminator(nn.Module):
   separately)."""
   width: int = 512
   mbstd_group: int = 4
+  cmap_mapping_layers: int = 8     # layers of the label mapping (official MappingNetwork default)
   num_classes: int = 0
   class_head: str = "projection"
   dtype: Any = jnp.float32
@@ -133,6 +152,5 @@ class Discriminator(nn.Module):
       h = ResidualDownBlock(self.width, self.dtype, name=f"block{i}")(h)
       i += 1
     h = DiscriminatorEpilogue(self.width, self.mbstd_group, self.dtype, name="epilogue")(h)
-    return DiscriminatorHead(self.num_classes, self.class_head, spectral_norm=False,
-                             kernel_init=nn.initializers.lecun_normal(), dtype=self.dtype,
-                             name="head")(h, labels, train)
+    return StyleGANOutput(self.num_classes, self.class_head, self.width,
+                          self.cmap_mapping_layers, dtype=self.dtype, name="head")(h, labels, train)

@@ -25,8 +25,11 @@ layout: the image enters as its Haar wavelet sub-bands (LL, LH, HL, HH at half r
 non-residual ConvBlocks (conv3x3, then conv3x3 with [1, 3, 3, 1] blur + stride 2); after
 every block the image downsampled once more (upfirdn2d) enters again as its sub-bands
 through a 1x1 conv and is added; then the StyleGAN2 epilogue (minibatch std, conv, dense)
-and the output head. Minibatch std couples the batch (`batch_coupled`): the task calls D
-on reals and fakes separately.
+and the output layer, the official final EqualLinear(channels, 1) (equalized lr: weight gain
+1/sqrt(fan_in); lib/nn/stylegan_blocks.StyleGANOutput; StyleSwin is unconditional, so class
+labels use StyleGAN2-ADA's projection on the mapped label, cmap). Minibatch std couples the
+batch (`batch_coupled`): the task calls D on reals and fakes separately.
+The tRGB stays a plain 1x1 conv (official nn.Conv2d, Xavier gain 0.02), not equalized.
 """
 from __future__ import annotations
 
@@ -40,10 +43,9 @@ import jax.numpy as jnp
 from lib.attention.position_2d import RelativePositionBias2D
 from lib.attention.positions import sinusoidal_positions
 from lib.attention.swin import shifted_window_mask, window_partition, window_reverse
-from lib.nn.class_head import DiscriminatorHead
 from lib.nn.modulated_conv import EqualizedConv2D, EqualizedDense
 from lib.nn.stylegan_blocks import (ConvDownBlock, DiscriminatorEpilogue, MappingNetwork,
-                                    downsample2x, lrelu, upsample2x)
+                                    StyleGANOutput, downsample2x, lrelu, upsample2x)
 
 LN_EPS = 1e-5                                   # torch LayerNorm / InstanceNorm default
 LINEAR_INIT = nn.initializers.truncated_normal(0.02)   # official _init_weights (nn.Linear)
@@ -203,6 +205,7 @@ class Discriminator(nn.Module):
   """`batch_coupled`: minibatch std (call on reals and fakes separately)."""
   width: int = 512
   mbstd_group: int = 4
+  cmap_mapping_layers: int = 8
   num_classes: int = 0
   class_head: str = "projection"
   dtype: Any = jnp.float32
@@ -222,6 +225,5 @@ class Discriminator(nn.Module):
                                     name=f"from_wavelet{i + 1}")(haar_dwt(scale)))
       i += 1
     h = DiscriminatorEpilogue(self.width, self.mbstd_group, self.dtype, name="epilogue")(h)
-    return DiscriminatorHead(self.num_classes, self.class_head, spectral_norm=False,
-                             kernel_init=nn.initializers.lecun_normal(), dtype=self.dtype,
-                             name="head")(h, labels, train)
+    return StyleGANOutput(self.num_classes, self.class_head, self.width,
+                          self.cmap_mapping_layers, dtype=self.dtype, name="head")(h, labels, train)

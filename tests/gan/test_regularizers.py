@@ -81,7 +81,7 @@ def test_orthogonal_penalty_matches_numpy_and_vanishes_on_orthogonal():
             "embed": {"embedding": jnp.ones((10, 4))}}
   m = w.reshape(-1, 5).T                                            # [out, in]
   gram = m @ m.T
-  ref = np.sum((gram * (1 - np.eye(5))) ** 2)
+  ref = 0.5 * np.sum((gram * (1 - np.eye(5))) ** 2)         # BigGAN-PyTorch: grad 2 beta (..) W
   np.testing.assert_allclose(float(R.orthogonal_penalty(params)), ref, rtol=1e-4)
   q, _ = np.linalg.qr(RNG.normal(size=(8, 8)))
   assert float(R.orthogonal_penalty({"k": jnp.asarray(3.0 * q[:, :6], jnp.float32)})) < 1e-8
