@@ -5,7 +5,11 @@ Command:
   python launch.py --config configs/dit.py:digits --workdir /work/runs/dit_digits
 Variants: digits (the 8x8x1 scans, 10 classes; see configs/_diffusion.set_data), shapes
 (32x32x3, 3 classes), cifar10 (the paper's recipe on tfds cifar10 pixels: DiT-B/2 unless
-`size=` says otherwise, defined, not trained here), smoke (16x16, a 2-block DiT, 4 steps).
+`size=` says otherwise, defined, not trained here), latent_digits (latent diffusion: the same
+DiT on the 8x8x4 latents of a trained FSQ tokenizer of the 32x32 digits; train
+`configs/fsq.py:digits` into runs/fsq_digits first, or point `--config.latent.workdir` at one;
+run only as the smoke test tests/diffusion/test_latent.py so far), smoke (16x16, a 2-block
+DiT, 4 steps).
 `size=<S|B|L|XL>/<2|4|8>` picks a Table 1 model, e.g. `configs/dit.py:cifar10,size=XL/2`.
 The paper's settings (Sec. 4, official train.py / sample.py): AdamW lr 1e-4, no weight decay,
 batch 256, EMA 0.9999, linear schedule over 1000 steps, learned variance with the hybrid
