@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lib.errors import ConfigError
+
 
 def patchify(images, p: int):
   """[B, H, W, C] -> [B, (H/p)(W/p), p*p*C], patches in row-major order, pixels (p, q, c)."""
@@ -43,3 +45,14 @@ def sincos_2d(dim: int, grid_size: int, cls_token: bool = True) -> np.ndarray:
   if cls_token:
     emb = np.concatenate([np.zeros((1, dim)), emb], axis=0)
   return emb.astype(np.float32)
+
+
+def table_size(family: str, name: str, sizes: dict, patches: tuple, example: str) -> dict:
+  """'<size>/<patch>' -> dict(depth, hidden_size, num_heads, patch_size), the size names of a
+  paper's table (`sizes`: name -> (depth, width, heads)) with its patch sizes; DiT and U-ViT."""
+  size, _, patch = name.partition("/")
+  if size not in sizes or not patch.isdigit() or int(patch) not in patches:
+    raise ConfigError(f"{family} size {name!r}: use <{'|'.join(sizes)}>/"
+                      f"<{'|'.join(map(str, patches))}>, e.g. {example!r}")
+  depth, hidden, heads = sizes[size]
+  return dict(depth=depth, hidden_size=hidden, num_heads=heads, patch_size=int(patch))

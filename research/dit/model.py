@@ -39,7 +39,7 @@ from lib.errors import ConfigError
 from lib.nn.adaln_zero import AdaLNModulation, modulate, plain_layer_norm
 from lib.nn.diffusion_embeddings import (LabelEmbedder, TimestepEmbedder,  # noqa: F401
                                          timestep_embedding)
-from lib.nn.patches import patchify, sincos_2d, unpatchify
+from lib.nn.patches import patchify, sincos_2d, table_size, unpatchify
 from lib.nn.transformer import encoder_stack
 
 SIZES = {"S": (12, 384, 6), "B": (12, 768, 12), "L": (24, 1024, 16), "XL": (28, 1152, 16)}
@@ -48,11 +48,7 @@ PATCHES = (2, 4, 8)
 
 def dit_size(name: str) -> dict:
   """'XL/2' -> dict(depth, hidden_size, num_heads, patch_size) of Table 1."""
-  size, _, patch = name.partition("/")
-  if size not in SIZES or not patch.isdigit() or int(patch) not in PATCHES:
-    raise ConfigError(f"DiT size {name!r}: use <S|B|L|XL>/<2|4|8>, e.g. 'XL/2'")
-  depth, hidden, heads = SIZES[size]
-  return dict(depth=depth, hidden_size=hidden, num_heads=heads, patch_size=int(patch))
+  return table_size("DiT", name, SIZES, PATCHES, "XL/2")
 
 
 class FinalLayer(nn.Module):

@@ -48,7 +48,7 @@ import jax.numpy as jnp
 
 from lib.errors import ConfigError
 from lib.nn.diffusion_embeddings import LabelEmbedder, std02, timestep_embedding
-from lib.nn.patches import unpatchify
+from lib.nn.patches import table_size, unpatchify
 from lib.nn.transformer import EncoderBlock
 
 SIZES = {"S": (13, 512, 8), "S-Deep": (17, 512, 8), "M": (17, 768, 12), "L": (21, 1024, 16),
@@ -59,11 +59,7 @@ _torch_conv_init = nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
 
 def uvit_size(name: str) -> dict:
   """'S/2' -> dict(depth, hidden_size, num_heads, patch_size) of Table 1."""
-  size, _, patch = name.partition("/")
-  if size not in SIZES or not patch.isdigit() or int(patch) not in PATCHES:
-    raise ConfigError(f"U-ViT size {name!r}: use <{'|'.join(SIZES)}>/<2|4|8>, e.g. 'S/2'")
-  depth, hidden, heads = SIZES[size]
-  return dict(depth=depth, hidden_size=hidden, num_heads=heads, patch_size=int(patch))
+  return table_size("U-ViT", name, SIZES, PATCHES, "S/2")
 
 
 class UViT(nn.Module):
