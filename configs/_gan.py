@@ -55,13 +55,21 @@ def gan_config() -> ml_collections.ConfigDict:
   g.label_smoothing = 0.0       # one-sided: real targets 1 - value (0.1); nonsaturating only
   g.historical_averaging_weight = 0.0   # both players += w ||theta - mean of past theta||^2
   # augmentation of everything D sees
-  g.augment = "none"            # none | diffaugment | ada
+  g.augment = "none"            # none | diffaugment | ada | diffusion
   g.augment_policy = ""         # diffaugment: 'color,translation,cutout'; ada: ops (default bgc)
   g.ada_p_init = 0.0
   g.ada_adaptive = True         # False keeps p fixed at ada_p_init
   g.ada_target = 0.6            # r_t target
   g.ada_interval = 4            # D steps between p updates
   g.ada_kimg = 500.0            # images for p to move by 1
+  # Diffusion-GAN (gan.augment='diffusion'; p of the ADA keys sets T; official: target 0.6,
+  # ada_kimg 100; D needs timestep_conditioning): lib/tasks/gan_diffusion.py
+  g.diffusion_t_min = 10
+  g.diffusion_t_max = 1000
+  g.diffusion_noise_std = 0.05  # sigma of x_t = sqrt(abar) x + sqrt(1 - abar) sigma eps
+  g.diffusion_beta_start = 1e-4
+  g.diffusion_beta_end = 2e-2
+  g.diffusion_ts_dist = "priority"   # priority (P(t) ~ t - 1) | uniform
   # sampling
   g.truncation = 0.0            # > 0: BigGAN truncated z at +-truncation
   g.truncation_psi = 1.0        # < 1: StyleGAN truncation in w (style-based generators)

@@ -55,6 +55,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.channels = 1
   c.data.batch_size = 128       # global batch size
   c.data.augment = False
+  c.data.train_examples = 0     # > 0: train on a fixed random subset of this many (limited data)
+  c.data.train_examples_seed = 0
   c.data.data_dir = ""
   c.data.name = ""
   c.data.path = ""

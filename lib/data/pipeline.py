@@ -16,6 +16,7 @@ import functools
 from typing import Any
 
 import grain
+import numpy as np
 
 from lib.data.augment import augment_example
 from lib.data.global_batches import PadWithValid, ProcessBlocks
@@ -23,6 +24,26 @@ from lib.data.sources import config_value, make_source
 
 # What fixes the order of the data; a state from an iterator differing in these is refused.
 _ORDER_KEYS = ("source", "split", "num_examples", "seed", "shuffle", "global_batch_size")
+
+
+class Subset:
+  """`limit` examples of `source` drawn without replacement by `seed` (sorted indices), with
+  the source's num_classes and image_shape."""
+
+  def __init__(self, source, limit: int, seed: int, split: str):
+    if not 0 < limit <= len(source):
+      raise ValueError(f"data.train_examples={limit}: split {split!r} has {len(source)} "
+                       f"examples; use 1..{len(source)} (0 keeps all)")
+    self._source = source
+    self.indices = np.sort(np.random.default_rng(seed).permutation(len(source))[:limit])
+    self.num_classes = source.num_classes
+    self.image_shape = source.image_shape
+
+  def __len__(self) -> int:
+    return len(self.indices)
+
+  def __getitem__(self, i: int) -> dict:
+    return self._source[int(self.indices[i])]
 
 
 class DataIterator:
@@ -69,16 +90,21 @@ class DataIterator:
 def make_iterator(data_config: Any, split: str, *, global_batch_size: int, seed: int,
                   shuffle: bool = True, augment: bool = False, num_epochs: int | None = None,
                   process_index: int = 0, process_count: int = 1,
-                  drop_remainder: bool = True) -> DataIterator:
+                  drop_remainder: bool = True, limit: int = 0,
+                  limit_seed: int = 0) -> DataIterator:
   """Batches of `split` holding global_batch_size // process_count examples each: process
   p's contiguous block of every global batch. num_epochs None repeats forever. With a finite
   num_epochs and drop_remainder=False the stream is padded with zero examples to whole global
   batches and every example carries 'valid' (bool), so all processes yield the same number
-  of same-shaped batches; otherwise there is no 'valid' key and a partial batch is dropped."""
+  of same-shaped batches; otherwise there is no 'valid' key and a partial batch is dropped.
+  `limit` > 0 keeps a fixed random subset of that many examples (chosen by `limit_seed`, the
+  same whatever `seed` is): the limited-data setting of ADA (data.train_examples)."""
   if global_batch_size < 1 or global_batch_size % process_count:
     raise ValueError(f"global_batch_size {global_batch_size} must be a positive multiple of "
                      f"process_count {process_count}")
   source = make_source(data_config, split)
+  if limit:
+    source = Subset(source, int(limit), int(limit_seed), split)
   ds = grain.MapDataset.source(source).seed(int(seed))
   if shuffle:
     ds = ds.shuffle()

@@ -65,11 +65,15 @@ class MappingNetwork(nn.Module):
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, z, labels=None):
+  def __call__(self, z, labels=None, t=None):
+    """`t` [B] (Diffusion-GAN's D): the raw timestep joins the label as one more input of
+    the embedding, c = [onehot(label), t] (diffusion-stylegan2 networks.py)."""
     x = None if z is None else normalize_2nd_moment(z.astype(jnp.float32))
-    if self.num_classes:
-      onehot = jax.nn.one_hot(labels, self.num_classes, dtype=jnp.float32)
-      e = EqualizedDense(self.w_dim, name="label_embed")(onehot)     # official `embed`
+    if self.num_classes or t is not None:
+      parts = [jax.nn.one_hot(labels, self.num_classes, dtype=jnp.float32)] if self.num_classes else []
+      parts += [] if t is None else [jnp.asarray(t, jnp.float32).reshape(-1, 1)]
+      c = jnp.concatenate(parts, -1)
+      e = EqualizedDense(self.w_dim, name="label_embed")(c)          # official `embed`
       e = normalize_2nd_moment(e)
       x = e if x is None else jnp.concatenate([x, e], -1)
     for i in range(self.layers):
@@ -129,17 +133,23 @@ class StyleGANOutput(nn.Module):
   class_head: str = "projection"
   cmap_dim: int = 0
   mapping_layers: int = 8
+  timestep_conditioning: bool = False   # Diffusion-GAN: t joins the label in cmap's mapping
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, phi, labels=None, train: bool = False):
+  def __call__(self, phi, labels=None, train: bool = False, t=None):
     del train
     c = phi.shape[-1]
     if self.num_classes and self.class_head not in CLASS_HEADS:
       raise ValueError(f"class_head {self.class_head!r}: use one of {CLASS_HEADS}")
     if self.num_classes and labels is None:
       raise ValueError("a class-conditional discriminator needs labels")
-    projection = bool(self.num_classes) and self.class_head == "projection"
+    if self.timestep_conditioning and (t is None or self.class_head != "projection"):
+      raise ValueError("a timestep-conditioned discriminator (Diffusion-GAN) needs t and the "
+                       "projection head: set config.gan.augment='diffusion' and "
+                       "gan.conditioning to none or cbn_projection")
+    projection = (bool(self.num_classes) and self.class_head == "projection"
+                  or self.timestep_conditioning)
     n_out = (self.cmap_dim or c) if projection else 1
     out = EqualizedDense(n_out, dtype=self.dtype, name="out")(phi).astype(jnp.float32)
     capture = self.is_mutable_collection("intermediates") and not self.is_initializing()
@@ -148,7 +158,7 @@ class StyleGANOutput(nn.Module):
     logits_c = None
     if projection:
       cmap = MappingNetwork(n_out, self.mapping_layers, self.num_classes, name="mapping")(
-          None, labels)
+          None, labels, t if self.timestep_conditioning else None)
       cmap = cmap.astype(jnp.float32) / math.sqrt(n_out)
       logits = jnp.sum(out * cmap, -1)                  # (x * cmap).sum / sqrt(cmap_dim)
       w_y, b_y = cmap @ kernel.T, cmap @ bias

@@ -13,6 +13,8 @@ loss, each regularizer, the augmentation and the conditioning are separate keys 
                 san, feature_matching_weight, label_smoothing, historical_averaging_weight
                 (gan_san.py, gan_improved.py; minibatch discrimination: a D layer)
   augment       none | diffaugment | ada (adaptive p, target r_t 0.6)    (gan_augment.py)
+                | diffusion (Diffusion-GAN: x_t of an adaptive-length forward diffusion,
+                D told t)                                                (gan_diffusion.py)
   conditioning  none | cbn_projection | acgan (fakes get uniform labels; with the
                 relativistic loss, the labels of the reals they are paired with)
   optimizers    config.optimizer_g, config.optimizer_d (TTUR: separate learning rates)
@@ -46,6 +48,7 @@ import optax
 from lib.errors import ConfigError
 from lib.nn.class_head import head_features
 from lib.tasks import gan_augment as aug_lib
+from lib.tasks import gan_diffusion as diffusion_gan
 from lib.tasks import gan_improved as improved
 from lib.tasks import gan_losses as losses
 from lib.tasks import gan_regularizers as regs
@@ -153,7 +156,7 @@ def apply_model(module, params, model_state, *args, train: bool, rng=None, metho
 
 
 def discriminator_logits(config, D, params, model_state, x_real, x_fake, y_real, y_fake,
-                         train: bool = True, capture: bool = False):
+                         train: bool = True, capture: bool = False, kw_real=None, kw_fake=None):
   """D's (real logits, fake logits, real class logits, fake class logits, model_state), and
   with `capture` the head features of the reals and of the fakes after them (SAN).
 
@@ -161,19 +164,23 @@ def discriminator_logits(config, D, params, model_state, x_real, x_fake, y_real,
   on the reals and one on the fakes, when they do: `gan.separate_d_batches` (BN in D,
   DCGAN) or a D whose outputs couple the batch (`batch_coupled`: minibatch std, StyleGAN2
   and StyleSwin, whose official losses call D separately), so that every minibatch-std group
-  is all-real or all-fake."""
-  def d_apply(ms, x, y):
-    out, ms = apply_model(D, params, ms, x, y, train=train, capture=capture)
+  is all-real or all-fake. `kw_real` / `kw_fake`: extra D inputs per sample (Diffusion-GAN's
+  timestep {'t': [B]}), concatenated like the images in the one-call case."""
+  kw_real, kw_fake = kw_real or {}, kw_fake or {}
+
+  def d_apply(ms, x, y, kw):
+    out, ms = apply_model(D, params, ms, x, y, train=train, capture=capture, **kw)
     (o, oc), feats = out if capture else (out, None)
     return (o, oc), feats, ms
 
   if config.gan.separate_d_batches or getattr(D, "batch_coupled", False):
-    (r, rc), hr, ms = d_apply(model_state, x_real, y_real)
-    (f, fc), hf, ms = d_apply(ms, x_fake, y_fake)
+    (r, rc), hr, ms = d_apply(model_state, x_real, y_real, kw_real)
+    (f, fc), hf, ms = d_apply(ms, x_fake, y_fake, kw_fake)
     return (r, f, rc, fc, ms) + ((hr, hf) if capture else ())
   b = x_real.shape[0]
   y = jnp.concatenate([y_real, y_fake]) if y_real is not None else None
-  (o, oc), h, ms = d_apply(model_state, jnp.concatenate([x_real, x_fake]), y)
+  kw = {name: jnp.concatenate([kw_real[name], kw_fake[name]]) for name in kw_real}
+  (o, oc), h, ms = d_apply(model_state, jnp.concatenate([x_real, x_fake]), y, kw)
   split = lambda t: (None, None) if t is None else (jax.tree.map(lambda a: a[:b], t),
                                                     jax.tree.map(lambda a: a[b:], t))
   return (*split(o), *split(oc), ms) + (split(h) if capture else ())
@@ -210,7 +217,17 @@ def init(config, rng, batch) -> GANState:
   labels = jnp.zeros((n,), jnp.int32) if num_conditional_classes(config) else None
   kg, kn, kd = jax.random.split(rng, 3)
   gv = dict(G.init({"params": kg, "noise": kn}, jnp.zeros((n, g.z_dim)), labels, train=False))
-  dv = dict(D.init({"params": kd}, jnp.zeros((n,) + image_shape), labels, train=False))
+  d_kw = {}
+  if g.augment == "diffusion":
+    if not getattr(D, "timestep_conditioning", False):
+      raise ConfigError("config.gan.augment='diffusion' (Diffusion-GAN) needs a D told the "
+                        "timestep: set config.discriminator.timestep_conditioning=True (a "
+                        "StyleGAN2 D: configs/diffusion_gan.py)")
+    d_kw = {"t": jnp.zeros((n,), jnp.int32)}
+  elif getattr(D, "timestep_conditioning", False):
+    raise ConfigError("config.discriminator.timestep_conditioning=True needs "
+                      "config.gan.augment='diffusion' (Diffusion-GAN)")
+  dv = dict(D.init({"params": kd}, jnp.zeros((n,) + image_shape), labels, train=False, **d_kw))
   pg, pd = gv.pop("params"), dv.pop("params")
   f32 = lambda v: jnp.asarray(v, jnp.float32)
   stats = {"ada_sign_sum": f32(0.0), "ada_count": f32(0.0), "ada_r_t": f32(0.0),
@@ -226,8 +243,16 @@ def init(config, rng, batch) -> GANState:
 # --- one step --------------------------------------------------------------------------------
 
 def _augment(config, x, rng, p):
+  """(what D sees of x, D's extra inputs): the augmented images and {} or, for Diffusion-GAN
+  (`gan.augment='diffusion'`, p setting T), x_t and {'t': t}."""
   g = config.gan
-  return aug_lib.augment(x, rng, g.augment, p, g.augment_policy)
+  if g.augment == "diffusion":
+    x_t, t = diffusion_gan.diffuse(
+        x, rng, p, t_min=int(g.diffusion_t_min), t_max=int(g.diffusion_t_max),
+        noise_std=g.diffusion_noise_std, beta_start=g.diffusion_beta_start,
+        beta_end=g.diffusion_beta_end, ts_dist=g.diffusion_ts_dist)
+    return x_t, {"t": t}
+  return aug_lib.augment(x, rng, g.augment, p, g.augment_policy), {}
 
 
 def train_step(config, state: GANState, batch, rng):
@@ -253,11 +278,16 @@ def train_step(config, state: GANState, batch, rng):
   params_g, ms_g = state.params["G"], state.model_state["G"]
   rng_d, rng_g = jax.random.split(rng)
 
-  def d_apply(pd, ms, x, y, train=True):
-    return apply_model(D, pd, ms, x, y, train=train)
+  def d_apply(pd, ms, x, y, train=True, **kw):
+    return apply_model(D, pd, ms, x, y, train=train, **kw)
 
-  def d_forward(pd, ms, xr, xf, yr, yf):
-    return discriminator_logits(config, D, pd, ms, xr, xf, yr, yf, capture=g.san)
+  def d_aug(pd, ms, x, y, ka, p):   # D on the augmented x: (logits, class logits), state
+    x_aug, kw = _augment(config, x, ka, p)
+    return d_apply(pd, ms, x_aug, y, **kw)
+
+  def d_forward(pd, ms, xr, xf, yr, yf, kw_r, kw_f):
+    return discriminator_logits(config, D, pd, ms, xr, xf, yr, yf, capture=g.san,
+                                kw_real=kw_r, kw_fake=kw_f)
 
   # -- discriminator steps, one per slice of the batch ----------------------------------------
   def d_step(carry, xs):
@@ -273,10 +303,10 @@ def train_step(config, state: GANState, batch, rng):
               if g.historical_averaging_weight else None)
 
     def loss_fn(pd):
-      xr = _augment(config, x_real, ka_r, ada_p)
-      xf = _augment(config, fake, ka_f, ada_p)
+      xr, kw_r = _augment(config, x_real, ka_r, ada_p)
+      xf, kw_f = _augment(config, fake, ka_f, ada_p)
       real_logits, fake_logits, real_cls, fake_cls, new_ms, *feats = d_forward(
-          pd, ms_d, xr, xf, y_real, y_fake)
+          pd, ms_d, xr, xf, y_real, y_fake, kw_r, kw_f)
       base = lambda r, f: improved.discriminator_loss(config, r, f)
       loss = san.discriminator_loss(base, *feats) if g.san else base(real_logits, fake_logits)
       terms = {"d_adv_loss": loss}
@@ -291,7 +321,7 @@ def train_step(config, state: GANState, batch, rng):
         loss = loss + g.acgan_weight * ac
         terms["d_acgan_loss"] = ac
         terms["d_class_acc"] = jnp.mean(jnp.argmax(real_cls, -1) == y_real)
-      d_of = lambda x, y, ka: d_apply(pd, ms_d, _augment(config, x, ka, ada_p), y)[0][0]
+      d_of = lambda x, y, ka: d_aug(pd, ms_d, x, y, ka, ada_p)[0][0]
       if g.gp_weight:
         gp = regs.gradient_penalty(lambda x: d_of(x, y_real, ka_gp), x_real, fake,
                                    jax.random.uniform(keps, (b,)))
@@ -322,7 +352,8 @@ def train_step(config, state: GANState, batch, rng):
         terms["lecam"] = lc
         new_stats.update(lecam_real=jax.lax.stop_gradient(a_r),
                          lecam_fake=jax.lax.stop_gradient(a_f))
-      terms.update(d_real=jnp.mean(real_logits), d_fake=jnp.mean(fake_logits))
+      terms.update(d_real=jnp.mean(real_logits), d_fake=jnp.mean(fake_logits),
+                   d_real_sign=jnp.mean(jnp.sign(real_logits)))   # ADA's r_t of this batch
       return loss, (terms, new_ms, new_stats, real_logits)
 
     (loss, (terms, ms_d, stats, real_logits)), grads = jax.value_and_grad(
@@ -340,7 +371,7 @@ def train_step(config, state: GANState, batch, rng):
         pd, opt_d = operand
 
         def reg_loss(pd):
-          d_of = lambda x, y, ka: d_apply(pd, ms_d, _augment(config, x, ka, ada_p), y)[0][0]
+          d_of = lambda x, y, ka: d_aug(pd, ms_d, x, y, ka, ada_p)[0][0]
           vals = {name: regs.r1_penalty(lambda v, y=y, ka=ka: d_of(v, y, ka), x)
                   for name, _, x, y, ka in lazy_terms}
           return sum(0.5 * gamma * d_lazy * vals[name]                    # R1/R2: gamma / 2
@@ -357,7 +388,7 @@ def train_step(config, state: GANState, batch, rng):
       terms = {**terms, **vals}
     if g.weight_clip:
       pd = regs.clip_weights(pd, g.weight_clip)                          # WGAN Alg. 1
-    if g.augment == "ada" and g.ada_adaptive:
+    if g.augment in ("ada", "diffusion") and g.ada_adaptive:   # ADA's p; Diffusion-GAN's T
       stats = dict(stats)
       stats["ada_sign_sum"] = stats["ada_sign_sum"] + jnp.sum(jnp.sign(real_logits))
       stats["ada_count"] = stats["ada_count"] + b
@@ -395,19 +426,20 @@ def train_step(config, state: GANState, batch, rng):
   real_logits = None
   if need_real:
     real_logits = jax.lax.stop_gradient(
-        d_apply(pd, ms_d, _augment(config, x_real, ka_r, ada_p), y_real)[0][0])
+        d_aug(pd, ms_d, x_real, y_real, ka_r, ada_p)[0][0])
 
   fm = g.feature_matching_weight
   if fm:   # Salimans et al. 2016 Sec. 3.1: D's features of the reals, a constant for G
-    (_, real_feats), _ = apply_model(D, pd, ms_d, _augment(config, x_real, ka_r, ada_p),
-                                     y_real, train=True, capture=True)
+    xr_aug, kw_r = _augment(config, x_real, ka_r, ada_p)
+    (_, real_feats), _ = apply_model(D, pd, ms_d, xr_aug, y_real, train=True, capture=True,
+                                     **kw_r)
   hist_g = (improved.running_mean(stats["hist_G"], params_g, state.step)
             if g.historical_averaging_weight else None)
 
   def g_loss_fn(pg):
     fake, new_ms_g = apply_model(G, pg, ms_g, z, y_fake, train=True, rng=kn)
-    out, _ = apply_model(D, pd, ms_d, _augment(config, fake, ka_f, ada_p), y_fake, train=True,
-                         capture=bool(fm))
+    xf_aug, kw_f = _augment(config, fake, ka_f, ada_p)
+    out, _ = apply_model(D, pd, ms_d, xf_aug, y_fake, train=True, capture=bool(fm), **kw_f)
     (fake_logits, fake_cls), fake_feats = out if fm else (out, None)
     loss = losses.generator_loss(g.loss, real_logits, fake_logits)   # SAN: the same logit
     terms = {"g_adv_loss": loss}
@@ -491,6 +523,10 @@ def train_step(config, state: GANState, batch, rng):
   metrics.update(g_loss=g_loss, **g_terms)
   if g.augment == "ada":
     metrics.update(ada_p=ada_p, ada_r_t=stats["ada_r_t"])
+  if g.augment == "diffusion":
+    metrics.update(diffusion_p=ada_p, diffusion_r_d=stats["ada_r_t"],
+                   diffusion_T=diffusion_gan.current_T(ada_p, int(g.diffusion_t_min),
+                                                       int(g.diffusion_t_max)))
   if g.pl_weight:
     metrics["pl_mean"] = pl_mean
   new_state = state.replace(

@@ -56,7 +56,9 @@ def train_iterator(config: ml_collections.ConfigDict):
   return data_lib.make_iterator(
       config.data, config.data.train_split, global_batch_size=config.data.batch_size,
       seed=config.seed, shuffle=True, augment=config.data.augment,
-      process_index=jax.process_index(), process_count=jax.process_count())
+      process_index=jax.process_index(), process_count=jax.process_count(),
+      limit=int(config.data.get("train_examples", 0) or 0),
+      limit_seed=int(config.data.get("train_examples_seed", 0) or 0))
 
 
 # The init program runs once, but XLA:CPU optimises it as hard as the step: a small GAN's init

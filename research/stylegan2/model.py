@@ -26,6 +26,8 @@ skip generator and residual discriminator (Sec. 4.1, Fig. 7), equalized learning
   (out * cmap).sum / sqrt(cmap_dim); or an AC head). Minibatch std couples the samples of a
   group, so D is `batch_coupled`: the GAN task calls it on reals and on fakes separately, as
   the official loss does (groups are all-real or all-fake).
+  `timestep_conditioning` (Diffusion-GAN, diffusion-stylegan2): D(x_t, label, t) with the raw
+  t concatenated to the label before the cmap mapping (unconditional: cmap from t alone).
 """
 from __future__ import annotations
 
@@ -137,6 +139,7 @@ class Discriminator(nn.Module):
   width: int = 512
   mbstd_group: int = 4
   cmap_mapping_layers: int = 8     # layers of the label mapping (official MappingNetwork default)
+  timestep_conditioning: bool = False   # Diffusion-GAN: D(x_t, label, t), t into cmap's mapping
   num_classes: int = 0
   class_head: str = "projection"
   dtype: Any = jnp.float32
@@ -144,7 +147,7 @@ class Discriminator(nn.Module):
   batch_coupled = True
 
   @nn.compact
-  def __call__(self, x, labels=None, train: bool = False):
+  def __call__(self, x, labels=None, train: bool = False, t=None):
     h = lrelu(EqualizedConv2D(self.width, 1, dtype=self.dtype, name="from_rgb")(
         x.astype(self.dtype)))
     i = 0
@@ -153,4 +156,5 @@ class Discriminator(nn.Module):
       i += 1
     h = DiscriminatorEpilogue(self.width, self.mbstd_group, self.dtype, name="epilogue")(h)
     return StyleGANOutput(self.num_classes, self.class_head, self.width,
-                          self.cmap_mapping_layers, dtype=self.dtype, name="head")(h, labels, train)
+                          self.cmap_mapping_layers, self.timestep_conditioning, dtype=self.dtype,
+                          name="head")(h, labels, train, t)

@@ -18,8 +18,7 @@ SMOKE = ["--config", "configs/vit.py:smoke", "--config.eval.evaluators=()"]
 
 
 def _launch(*args, timeout=300):
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
-             JAX_PLATFORMS="cpu")
+  env = dict(os.environ, JAX_PLATFORMS="cpu")   # XLA_FLAGS: conftest.py\'s
   p = subprocess.run([sys.executable, "launch.py", *args], cwd=ROOT, env=env,
                      capture_output=True, timeout=timeout)
   return p.returncode, p.stdout.decode(), p.stderr.decode()
