@@ -11,6 +11,11 @@ Variants: those of configs/stylegan2.py (digits, shapes, cifar10, smoke); the li
 check trains digits on 200 examples (`--config.data.train_examples=200`) beside StyleGAN2
 with no augmentation, ADA and DiffAugment: benchmarks/limited_data.py, its table in
 benchmarks/results/limited_data_digits.md.
+Result when last run (2026-12-03, 2-core AMD EPYC CPU): the smoke variant only (tests). The
+digits variant has not been trained yet: a StyleGAN2 digits step takes 1.1 s here, and 400
+steps on 200 digits left StyleGAN2 itself at FID 26 with D far from overfitting (r_t ~0.45,
+ADA's p ~0), too early for any augmentation to matter; the limited-data table needs runs of
+>= 1500 steps each.
 """
 from configs import stylegan2
 

@@ -205,6 +205,20 @@ def sample_z(rng, n: int, z_dim: int, truncation: float = 0.0):
   return jax.random.normal(rng, (n, z_dim))
 
 
+def diffusion_inputs(config, D, n: int) -> dict:
+  """D's extra init inputs: {'t': zeros} for Diffusion-GAN, else {}; a D and an augmentation
+  that do not fit together stop here, naming the key."""
+  timestep_d = getattr(D, "timestep_conditioning", False)
+  if config.gan.augment == "diffusion" and not timestep_d:
+    raise ConfigError("config.gan.augment='diffusion' (Diffusion-GAN) needs a D told the "
+                      "timestep: set config.discriminator.timestep_conditioning=True (a "
+                      "StyleGAN2 D: configs/diffusion_gan.py)")
+  if timestep_d and config.gan.augment != "diffusion":
+    raise ConfigError("config.discriminator.timestep_conditioning=True needs "
+                      "config.gan.augment='diffusion' (Diffusion-GAN)")
+  return {"t": jnp.zeros((n,), jnp.int32)} if timestep_d else {}
+
+
 # --- init ------------------------------------------------------------------------------------
 
 def init(config, rng, batch) -> GANState:
@@ -216,17 +230,8 @@ def init(config, rng, batch) -> GANState:
   n = 2
   labels = jnp.zeros((n,), jnp.int32) if num_conditional_classes(config) else None
   kg, kn, kd = jax.random.split(rng, 3)
+  d_kw = diffusion_inputs(config, D, n)
   gv = dict(G.init({"params": kg, "noise": kn}, jnp.zeros((n, g.z_dim)), labels, train=False))
-  d_kw = {}
-  if g.augment == "diffusion":
-    if not getattr(D, "timestep_conditioning", False):
-      raise ConfigError("config.gan.augment='diffusion' (Diffusion-GAN) needs a D told the "
-                        "timestep: set config.discriminator.timestep_conditioning=True (a "
-                        "StyleGAN2 D: configs/diffusion_gan.py)")
-    d_kw = {"t": jnp.zeros((n,), jnp.int32)}
-  elif getattr(D, "timestep_conditioning", False):
-    raise ConfigError("config.discriminator.timestep_conditioning=True needs "
-                      "config.gan.augment='diffusion' (Diffusion-GAN)")
   dv = dict(D.init({"params": kd}, jnp.zeros((n,) + image_shape), labels, train=False, **d_kw))
   pg, pd = gv.pop("params"), dv.pop("params")
   f32 = lambda v: jnp.asarray(v, jnp.float32)
@@ -390,7 +395,9 @@ def train_step(config, state: GANState, batch, rng):
       pd = regs.clip_weights(pd, g.weight_clip)                          # WGAN Alg. 1
     if g.augment in ("ada", "diffusion") and g.ada_adaptive:   # ADA's p; Diffusion-GAN's T
       stats = dict(stats)
-      stats["ada_sign_sum"] = stats["ada_sign_sum"] + jnp.sum(jnp.sign(real_logits))
+      # per image: the mean sign of its logits (one, or one per patch and scale: Projected GAN)
+      signs = jnp.mean(jnp.sign(real_logits).reshape(real_logits.shape[0], -1), axis=1)
+      stats["ada_sign_sum"] = stats["ada_sign_sum"] + jnp.sum(signs)
       stats["ada_count"] = stats["ada_count"] + b
       due = (i + 1) % g.ada_interval == 0
       new_p, r_t = aug_lib.ada_adjust(ada_p, stats["ada_sign_sum"], stats["ada_count"],

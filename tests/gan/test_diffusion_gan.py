@@ -79,12 +79,12 @@ def _batch(c, seed=0):
 
 def test_discriminator_reads_the_timestep_through_its_mapping():
   c = _smoke()
-  state = gan.init(c, jax.random.key(0), _batch(c))
   D = gan.discriminator_of(c)
-  embed = state.params["D"]["head"]["mapping"]["label_embed"]["kernel"]
-  assert embed.shape[0] == 1                                # unconditional: c = [t]
   x = _batch(c)["image"][:4]
-  logits = lambda t: np.asarray(D.apply({"params": state.params["D"]}, x, None, t=t)[0])
+  params = D.init(jax.random.key(0), x, None, t=jnp.zeros(4, jnp.int32))["params"]
+  embed = params["head"]["mapping"]["label_embed"]["kernel"]
+  assert embed.shape[0] == 1                                # unconditional: c = [t]
+  logits = lambda t: np.asarray(D.apply({"params": params}, x, None, t=t)[0])
   a, b = logits(jnp.zeros(4, jnp.int32)), logits(jnp.full(4, 500, jnp.int32))
   assert not np.allclose(a, b)
 

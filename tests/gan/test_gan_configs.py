@@ -12,7 +12,7 @@ from lib.tasks import gan
 from lib.train.param_paths import tree_paths
 
 PAPERS = ("dcgan", "cgan", "wgan_gp", "sagan", "biggan", "stylegan2", "vitgan", "styleswin",
-          "r3gan")
+          "r3gan", "diffusion_gan", "projected_gan")
 VARIANTS = ("digits", "shapes", "cifar10", "smoke")
 
 
