@@ -20,7 +20,7 @@ run: venv
 	$(PY) launch.py --config $(CONFIG) --workdir $(WORKDIR)
 
 test: venv
-	$(PY) -m pytest -q -n 2 --durations=15 tests
+	$(PY) -m pytest -q -n 2 --dist worksteal --durations=15 tests
 
 test-faults: venv
 	$(PY) -m tests.fault_injection --trials 8 --kills 3

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import os
 import time
 
@@ -43,6 +44,7 @@ from benchmarks.machine import machine
 from configs.gan_study import rings_config
 from lib.data.rings import NUM_MODES, RADIUS, STD, mode_coverage, ring_centers, sample_ring  # noqa: F401
 from lib.tasks import gan
+from lib.xla_cpu_flags import FULL_OPTIMISATION
 from lib.train.ring_evaluators import generator_points
 from research.gan_rings.model import MLPDiscriminator, MLPGenerator  # noqa: F401
 
@@ -92,7 +94,9 @@ def train_rings(config, seeds, steps: int, chunk: int = 250):
     batch = {"image": x, "label": jnp.zeros((bsz,), jnp.int32)}
     return gan.train_step(config, state, batch, ks)[0]
 
-  @jax.jit
+  # A runtime-bound loop: compiled at XLA's default LLVM optimisation whatever XLA_FLAGS say
+  # (the test session lowers it for its compile-bound programs: conftest.py).
+  @functools.partial(jax.jit, compiler_options=FULL_OPTIMISATION)
   def run_chunk(states, start):
     def body(s, i):
       return jax.vmap(one, in_axes=(0, 0, None))(s, keys, start + i), None

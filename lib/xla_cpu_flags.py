@@ -36,6 +36,15 @@ CPU_FLAGS: tuple[str, ...] = (
 )
 OPT_OUT = "ATTENTION_GEN_CPU_FLAGS"
 
+# Per-program `compiler_options` (jax.jit(..., compiler_options=...)), which take precedence
+# over XLA_FLAGS. FAST_COMPILE: LLVM at -O0 without its expensive passes, for programs run once
+# or a few times (the Trainer's init on CPU; the test session sets the same as flags in
+# conftest.py). FULL_OPTIMISATION: XLA's own defaults (debug_options_flags.cc), for a
+# runtime-bound program that must not inherit a session's FAST_COMPILE flags.
+FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+FULL_OPTIMISATION = {"xla_backend_optimization_level": 3,
+                     "xla_llvm_disable_expensive_passes": False}
+
 # Distributions that register an accelerator backend with jax (jax_plugins namespace or libtpu).
 _ACCELERATOR_DISTS = ("jax-cuda12-plugin", "jax-cuda13-plugin", "jax-cuda12-pjrt",
                       "jax-cuda13-pjrt", "jax-rocm6-plugin", "jax-rocm7-plugin", "libtpu",

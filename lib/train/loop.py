@@ -18,6 +18,7 @@ import numpy as np
 from absl import logging
 
 from lib import data as data_lib
+from lib import xla_cpu_flags
 from lib.errors import ConfigError, DiskFullError
 from lib.train import checkpoint as ckpt
 from lib.train import evaluators as evaluators_lib
@@ -64,8 +65,7 @@ def train_iterator(config: ml_collections.ConfigDict):
 # The init program runs once, but XLA:CPU optimises it as hard as the step: a small GAN's init
 # took 21 s to compile against 9 s without the expensive LLVM passes (it draws every parameter
 # through threefry). Its values are deterministic either way; other backends keep defaults.
-_CPU_INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0,
-                              "xla_llvm_disable_expensive_passes": True}
+_CPU_INIT_COMPILER_OPTIONS = xla_cpu_flags.FAST_COMPILE
 
 
 def _init_compiler_options(mesh) -> dict | None:

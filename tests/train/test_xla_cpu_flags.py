@@ -101,3 +101,18 @@ def test_compiled_conv_step_avoids_the_ynn_convolution_path():
                        timeout=300, cwd=ROOT)
   assert out.returncode == 0, out.stderr[-2000:]
   assert int(re.search(r"YNN (\d+)", out.stdout).group(1)) >= 1
+
+
+def test_fast_init_compile_is_cpu_only():
+  """The Trainer compiles its init with FAST_COMPILE on CPU meshes only; GPU and TPU meshes keep
+  their compilers' defaults."""
+  import types
+
+  import numpy as np
+
+  from lib.train import loop
+  mesh_of = lambda platform: types.SimpleNamespace(
+      devices=np.array([types.SimpleNamespace(platform=platform)] * 2))
+  assert loop._init_compiler_options(mesh_of("cpu")) == xf.FAST_COMPILE
+  assert loop._init_compiler_options(mesh_of("gpu")) is None
+  assert loop._init_compiler_options(mesh_of("tpu")) is None
