@@ -22,7 +22,9 @@ Result when last run (2026-12-03, 2-core AMD EPYC CPU, 1 device, after the issue
   --config.gan.augment_policy=color,translation,cutout`, 4m21s): accuracy 0.989, FID 4.80,
   precision 0.512, recall 0.122: more varied, still below the bar. DiffAugment plus LeCam
   (`--config.gan.lecam_weight=0.3`, 4m50s): recall 0.523 but accuracy 0.752, FID 10.97,
-  precision 0.203: varied, not yet converged at 1200 steps.
+  precision 0.203: varied, not yet converged at 1200 steps; trained on to 2400 steps
+  (11m12s) it converges to the same within-class collapse: accuracy 1.000, FID 4.80,
+  precision 0.817, recall 0.011. The early recall was a transient of an unconverged G.
   (2026-12-01, the previous machine, before the fixes: accuracy 0.989, FID 4.84, recall 0.027.)
 """
 from configs._gan import gan_config, set_data, set_evaluators
