@@ -18,8 +18,10 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # 141 s -> 91 s on 2 loaded cores) and computes the same functions (HLO passes, fusion and
 # numerics are unchanged; only machine-code quality is lower). Users' runs keep the defaults;
 # PROJECT_TESTS_FULL_OPT=1 runs the suite with them too.
+from lib.xla_cpu_flags import FAST_COMPILE, apply_cpu_flags  # noqa: E402  (imports no jax)
+
 _FAST_COMPILE = ("" if os.environ.get("PROJECT_TESTS_FULL_OPT") == "1" else
-                 " --xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true")
+                 "".join(f" --{k}={str(v).lower()}" for k, v in FAST_COMPILE.items()))
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8" + _FAST_COMPILE
 ).strip()
@@ -30,7 +32,5 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache_dir
   os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
   atexit.register(shutil.rmtree, _cache_dir, ignore_errors=True)
-
-from lib.xla_cpu_flags import apply_cpu_flags  # noqa: E402  (imports no jax)
 
 apply_cpu_flags()

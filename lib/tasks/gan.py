@@ -395,9 +395,7 @@ def train_step(config, state: GANState, batch, rng):
       pd = regs.clip_weights(pd, g.weight_clip)                          # WGAN Alg. 1
     if g.augment in ("ada", "diffusion") and g.ada_adaptive:   # ADA's p; Diffusion-GAN's T
       stats = dict(stats)
-      # per image: the mean sign of its logits (one, or one per patch and scale: Projected GAN)
-      signs = jnp.mean(jnp.sign(real_logits).reshape(real_logits.shape[0], -1), axis=1)
-      stats["ada_sign_sum"] = stats["ada_sign_sum"] + jnp.sum(signs)
+      stats["ada_sign_sum"] = stats["ada_sign_sum"] + aug_lib.real_sign_sum(real_logits)
       stats["ada_count"] = stats["ada_count"] + b
       due = (i + 1) % g.ada_interval == 0
       new_p, r_t = aug_lib.ada_adjust(ada_p, stats["ada_sign_sum"], stats["ada_count"],

@@ -273,6 +273,12 @@ def ada_augment(x, rng, p, policy: str = ADA_BGC):
   return x
 
 
+def real_sign_sum(real_logits):
+  """sum over images of sign(D(x_real)), one term per image: an image with several logits
+  (per patch and scale, Projected GAN's [B, N]) contributes the mean of their signs."""
+  return jnp.sum(jnp.mean(jnp.sign(real_logits).reshape(real_logits.shape[0], -1), axis=1))
+
+
 def ada_adjust(p, sign_sum, count, target: float, ada_kimg: float):
   """One ADA update of p from sum(sign(D(x_real))) over `count` reals (r_t = mean sign)."""
   r_t = sign_sum / jnp.maximum(count, 1.0)

@@ -91,3 +91,12 @@ def test_ada_adjust_moves_p_towards_target(r_t, direction):
   np.testing.assert_allclose(float(p), 0.5 + direction * count / 500e3, rtol=1e-6)
   p0, _ = A.ada_adjust(jnp.asarray(0.0), jnp.asarray(-count), count, 0.6, 500.0)
   assert float(p0) == 0.0                                                 # clipped at 0
+
+
+def test_ada_counts_one_sign_per_image_whatever_the_logits_per_image():
+  """ADA's r_t is a mean over images: a D with N logits per image (Projected GAN's [B, N])
+  adds each image's mean sign, so r_t stays in [-1, 1] (a plain sum would count N per image)."""
+  logits = np.array([[3.0, -1.0, 2.0, 5.0], [-2.0, -1.0, -4.0, 1.0], [1.0, 1.0, 1.0, 1.0]])
+  expected = np.mean(np.sign(logits), axis=1).sum()                     # 0.5 - 0.5 + 1 = 1
+  assert float(A.real_sign_sum(jnp.asarray(logits))) == expected == 1.0
+  assert float(A.real_sign_sum(jnp.asarray([2.0, -3.0, 1.0]))) == 1.0    # [B]: the plain sum
