@@ -108,6 +108,34 @@ def first_step_at(points: list[dict], key: str, target: float):
   return None
 
 
+def plot(csv_path: str, png_path: str, root: str) -> None:
+  """FID against G step per run (both feature spaces) from the stored CSV, and the runs' final
+  sample grids (root/<run>/samples/final.png, where the workdirs still exist) beside it."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  with open(csv_path, newline="") as f:
+    rows = list(csv.DictReader(f))
+  runs = list(dict.fromkeys(r["run"] for r in rows))
+  grids = [(n, os.path.join(root, n, "samples", "final.png")) for n in runs]
+  grids = [(n, p) for n, p in grids if os.path.exists(p)]
+  fig, axes = plt.subplots(1, 1 + len(grids), figsize=(4.5 + 3 * len(grids), 3.5))
+  axes = list(axes) if grids else [axes]
+  for name in runs:
+    pts = [r for r in rows if r["run"] == name]
+    steps = [int(r["step"]) for r in pts]
+    axes[0].plot(steps, [float(r["fid"]) for r in pts], "o-", label=f"{name}: fid")
+    axes[0].plot(steps, [float(r["fid_thick"]) for r in pts], "s--", label=f"{name}: fid_thick")
+  axes[0].set(xlabel="G step", ylabel="domain FID", yscale="log")
+  axes[0].legend(fontsize=7)
+  for ax, (name, path) in zip(axes[1:], grids):
+    ax.imshow(plt.imread(path), cmap="gray")
+    ax.set_title(f"{name}: final samples", fontsize=9)
+    ax.axis("off")
+  fig.tight_layout()
+  fig.savefig(png_path, dpi=120)
+
+
 def main(argv=None) -> int:
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--steps", type=int, default=600)
@@ -115,7 +143,12 @@ def main(argv=None) -> int:
   ap.add_argument("--root", default="/tmp/projected_gan_check")
   ap.add_argument("--samples", type=int, default=1000, help="samples per FID (and reals)")
   ap.add_argument("--out", default=OUT, help="results path without .csv / .md")
+  ap.add_argument("--plot-only", action="store_true",
+                  help="redraw the PNG from the stored CSV (and the workdirs under --root)")
   a = ap.parse_args(argv)
+  if a.plot_only:
+    plot(a.out + ".csv", a.out + ".png", a.root)
+    return 0
   results = {}
   for name, arg in RUNS.items():
     workdir, wall = train(name, arg, a.steps, a.every, a.root, a.samples)
@@ -165,8 +198,10 @@ def main(argv=None) -> int:
     lines.append(f"- {key}: the plain D's final {target:.2f} (step {pl[-1]['step']}) is reached "
                  f"by Projected GAN at {at}"
                  f"; Projected GAN's final {pg[-1][key]:.2f}.")
+  lines += ["", "Curves and final sample grids: projected_gan_check.png."]
   with open(a.out + ".md", "w") as f:
     f.write("\n".join(lines) + "\n")
+  plot(a.out + ".csv", a.out + ".png", a.root)
   print("\n".join(lines))
   return 0
 

@@ -25,6 +25,7 @@ Result when last run (2026-12-03, 2-core AMD EPYC CPU, 1 device, after the issue
   precision 0.203: varied, not yet converged at 1200 steps; trained on to 2400 steps
   (11m12s) it converges to the same within-class collapse: accuracy 1.000, FID 4.80,
   precision 0.817, recall 0.011. The early recall was a transient of an unconverged G.
+  Grids: benchmarks/results/gan_digits_sagan.png, gan_digits_sagan_diffaug_lecam_2400.png.
   (2026-12-01, the previous machine, before the fixes: accuracy 0.989, FID 4.84, recall 0.027.)
 """
 from configs._gan import gan_config, set_data, set_evaluators
