@@ -49,6 +49,9 @@ def gan_config() -> ml_collections.ConfigDict:
   g.pl_decay = 0.01
   g.pl_batch_shrink = 2
   g.weight_clip = 0.0           # WGAN clipping c (0.01)
+  g.bcr_real_weight = 0.0       # bCR (Zhao et al. 2021): lambda_real E (D(x) - D(T(x)))^2
+  g.bcr_fake_weight = 0.0       # ... + lambda_fake E (D(G(z)) - D(T(G(z))))^2 (ViTGAN: 10, 10)
+  g.bcr_policy = "translation"  # T: DiffAugment ops on top of what D sees (paper: flip, shift)
   # SAN and Salimans et al. 2016 (gan_san.py, gan_improved.py; D ending in DiscriminatorHead)
   g.san = False                 # SAN: direction omega on the Wasserstein loss, h on gan.loss
   g.feature_matching_weight = 0.0   # G += w ||E f(x) - E f(G(z))||^2, f: D's penultimate

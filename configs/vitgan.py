@@ -3,24 +3,43 @@ neural representation per patch; ViT discriminator with L2 attention (tied W_q =
 paper's form, not the public code's), improved spectral normalization and overlapping
 patches; non-saturating loss with DiffAugment 'color,translation,cutout' (the official
 DiffAugment applies the policies in the order written, this is its default order; the paper
-lists translation, color, cutout), Adam lr 0.002, b1 = 0, b2 = 0.99, EMA of G. Balanced
-consistency regularization (bCR) is not implemented.
+lists translation, color, cutout), balanced consistency regularization (bCR, `gan.bcr_*`,
+T = translation on what D sees, lambda_real = lambda_fake = 1 as the official gin default),
+Adam lr 0.002, b1 = 0, b2 = 0.99, EMA of G. As the official mlpc-ucsd/ViTGAN G: StyleGAN2's
+mapping (normalised z, equalized fc layers at lr x 0.01), spectral norm on the G blocks'
+linear maps, SLN's LayerNorm epsilon 1e-3. The official release pairs this G with a
+StyleGAN2 residual D (its ViT D is not released); here D is the paper's ViT D (a StyleGAN2 D
+is one override away: --config.discriminator='{"name":
+"research.stylegan2.model.Discriminator", "width": 32, "mbstd_group": 4}').
+Not reproduced: the official R1 (gamma 10 every step), lr warmup (3000 steps), style mixing.
 Widths are ours (small); the paper's CIFAR widths are not reproduced.
 
 Command:
   python launch.py --config configs/vitgan.py:digits --workdir runs/vitgan
-Variants: digits (32x32x1, patch 4, hidden 64, depth 2), shapes (32x32x3), cifar10 (tfds;
-G hidden 384 x 4 blocks x 6 heads, D hidden 192 x 4 x 3, batch 64), smoke (16x16, 4 steps).
-Result when last run (2026-12-01, 2-core x86_64 CPU shared with other jobs, 1 device,
-7m32s wall for 3000 steps plus evaluation):
-  python launch.py --config configs/vitgan.py:digits --workdir runs/digits_vitgan
-  digits: domain FID 148.85, KID 9.976 +- 0.216,
-  precision 0.000, recall 0.000, density 0.000, coverage 0.000
-  (vit_digits features, 1000 samples (EMA G) against 1000 train digits, seed 0).
-  Failed: the generator collapsed to one blurry blob (spread over z 0.02 vs 0.35 at init);
-  D won from step 500 on (D(real) - D(fake) 2.4 -> 8.0). A retry with lazy R1
-  (--config.gan.r1_gamma=0.1 --config.gan.r1_every=4, 15m13s) kept D in check longer and
-  reached FID 62.05, precision 0.036, recall 0.000: still collapsed. Not tuned further.
+Variants: digits (32x32x1, patch 4, hidden 64, depth 2, G lr 1.25e-4 = D lr / 4), shapes
+(32x32x3), cifar10 (tfds; G hidden 384 x 4 blocks x 6 heads, D hidden 192 x 4 x 3, batch 64),
+smoke (16x16, 4 steps).
+Result when last run (2026-12-03, 2-core AMD EPYC CPU, 1 device, 10m48s wall for 3000
+steps plus evaluation, 4.8 steps/s):
+  python launch.py --config configs/vitgan.py:digits --workdir runs/digits_vitgan \
+      --config.eval.every_steps=1000
+  digits: domain FID 120.0 (97.9 at step 1000, 97.3 at 2000), KID 8.00 +- 0.30, precision
+  0.000, recall 0.000, density 0.000, coverage 0.000 (vit_digits features, 1000 samples (EMA
+  G) against 1000 train digits, seed 0). FAILED: mode collapse, every z gives nearly the same
+  blurred stroke (benchmarks/results/gan_digits_vitgan.png); D wins (d_loss ~0.5).
+What was measured on the way (2026-12-03, same machine and protocol; 600-1000 steps):
+  bCR 10/10, equal lrs 5e-4, 1000 steps: FID 128.6 (D at chance, d_loss 1.30, from step ~350);
+  + G spectral norm, 600 steps: 108.8 (D at chance from step ~350);
+  bCR 1/1, equal lrs, 600 steps: 124.6 (D at chance at step 300, partial recovery);
+  bCR 1/1, G lr / 4, 600 steps: 103.3 (D stays ahead; collapsed G);
+  the official pairing, a StyleGAN2 D with minibatch std (width 32, D lr 0.002, lazy R1 0.1),
+  bCR 10, 1000 steps: 84.6; bCR 1, 600 steps: 131.1. All collapsed.
+  The G itself can represent varied digits: fitted by regression to 64 digits from 64 fixed z
+  (400 Adam steps) it reaches MSE 0.022 against 0.176 for the mean image, so the collapse is
+  in the adversarial dynamics, not the architecture. The stop-21 run (no bCR, equal lrs,
+  Dense mapping, FID 148.85) and a lazy-R1 retry (62.05) had collapsed too. What it likely
+  needs, untested here: the official R1 gamma 10 on every D step with its 3000-step warmup
+  and style mixing, and far more steps than this CPU budget (the paper trains 800k-1.2M).
 """
 from configs._gan import gan_config, set_data, set_evaluators
 from configs.common import parse_arg
@@ -35,9 +54,10 @@ def get_config(arg: str | None = None):
   c.discriminator.update(name="research.vitgan.model.Discriminator", patch_size=4, overlap=2,
                          hidden=192, depth=4, num_heads=3, improved_sn=True)
   c.gan.update(loss="nonsaturating", z_dim=384, augment="diffaugment",
-               augment_policy="color,translation,cutout")   # official DiffAugment order
+               augment_policy="color,translation,cutout",   # official DiffAugment order
+               bcr_real_weight=1.0, bcr_fake_weight=1.0)   # bCR (official gin: lbd = lbd2 = 1)
   opt = dict(name="adam", learning_rate=0.002, b1=0.0, b2=0.99, schedule="constant")
-  c.optimizer_g.update(**opt)
+  c.optimizer_g.update(lr_multipliers=((r"mapping_net/fc\d+/.*", 0.01),), **opt)
   c.optimizer_d.update(**opt)
   c.ema_decay = 0.999
   set_data(c, a.variant)
@@ -48,7 +68,8 @@ def get_config(arg: str | None = None):
                        inr_hidden=32)
     c.discriminator.update(hidden=64, depth=2, num_heads=4)
     c.gan.update(z_dim=64, ema_rampup=0.05)
-    c.optimizer_g.learning_rate = c.optimizer_d.learning_rate = 5e-4
+    c.optimizer_d.learning_rate = 5e-4
+    c.optimizer_g.learning_rate = 1.25e-4   # G = D / 4: with equal lrs D falls to chance
     c.data.batch_size = 32
     c.total_steps = 3000
     c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 100, 1000, 1000

@@ -7,7 +7,8 @@ loss, each regularizer, the augmentation and the conditioning are separate keys 
 
   loss          nonsaturating | hinge | wasserstein | relativistic      (gan_losses.py)
   regularizers  gp_weight, r1_gamma/r1_every, r2_gamma/r2_every, lecam_weight (lecam_form,
-                lecam_start), ortho_beta, pl_weight/pl_every, weight_clip (gan_regularizers.py);
+                lecam_start), ortho_beta, pl_weight/pl_every, weight_clip, bcr_real_weight /
+                bcr_fake_weight (bcr_policy) (gan_regularizers.py);
                 lazy_reg_separate: lazy penalties as their own optimizer step (StyleGAN2)
   SAN, Salimans et al. 2016
                 san, feature_matching_weight, label_smoothing, historical_averaging_weight
@@ -224,6 +225,7 @@ def diffusion_inputs(config, D, n: int) -> dict:
 def init(config, rng, batch) -> GANState:
   g = config.gan
   improved.check(config)
+  regs.check_bcr(g)
   G, D = generator_of(config), discriminator_of(config)
   tx_g, tx_d = optimizers_of(config)
   image_shape = tuple(batch["image"].shape[1:])
@@ -342,6 +344,17 @@ def train_step(config, state: GANState, batch, rng):
             pen_val = pen()
           loss = loss + 0.5 * gamma * every * pen_val                   # R1/R2: gamma / 2
           terms[name] = pen_val
+      if g.bcr_real_weight or g.bcr_fake_weight:   # bCR, Zhao et al. 2021 Eq. 3-4
+        kb_r, kb_f = jax.random.split(jax.random.fold_in(key, 1))
+        for name, lam, x, y, kw, lg, kb in (("bcr_real", g.bcr_real_weight, xr, y_real, kw_r,
+                                             real_logits, kb_r),
+                                            ("bcr_fake", g.bcr_fake_weight, xf, y_fake, kw_f,
+                                             fake_logits, kb_f)):
+          if lam:
+            x_t = aug_lib.diffaugment(x, kb, g.bcr_policy)
+            pen = regs.consistency_penalty(lg, d_apply(pd, ms_d, x_t, y, **kw)[0][0])
+            loss = loss + lam * pen
+            terms[name] = pen
       if g.lecam_weight:
         # Anchors as google/lecam-gan's ema_losses: updated with this batch before use, decay
         # 0 (the batch mean) while itr < lecam_start and at the first update; the penalty

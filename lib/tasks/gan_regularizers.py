@@ -18,7 +18,11 @@
   beta = 1e-4 the configs use, so the penalty is beta / 2 ||W W^T o (1 - I)||_F^2;
 - path length (Karras et al. 2020, StyleGAN2, Eq. 4):
   E_{w, y} (||J_w^T y||_2 - a)^2 with y ~ N(0, I) / sqrt(H W) and a an EMA of the lengths;
-- weight clipping (Arjovsky et al. 2017, Alg. 1): critic weights clipped to [-c, c].
+- weight clipping (Arjovsky et al. 2017, Alg. 1): critic weights clipped to [-c, c];
+- balanced consistency regularization (Zhao et al. 2021, "Improved Consistency
+  Regularization for GANs", Eq. 3 and 4; ViTGAN Sec. 4.1): lambda_real E ||D(x) - D(T(x))||^2
+  + lambda_fake E ||D(G(z)) - D(T(G(z)))||^2, T a semantics-preserving augmentation; the
+  gradient flows through both terms of each difference, as the reference code (compare_gan).
 """
 from __future__ import annotations
 
@@ -117,3 +121,26 @@ def path_length_noise(rng, shape, dtype=jnp.float32):
 def clip_weights(params, c: float):
   """WGAN's weight clipping of every critic parameter to [-c, c]."""
   return jax.tree.map(lambda p: jnp.clip(p, -c, c), params)
+
+
+def consistency_penalty(logits, logits_t):
+  """E ||D(x) - D(T(x))||^2 (bCR, one side of Eq. 3/4 without lambda): mean over the batch of
+  the squared difference of the logits, summed over extra logit axes (Projected GAN's)."""
+  d = (logits - logits_t).astype(jnp.float32)
+  return jnp.mean(jnp.sum(jnp.square(d).reshape(d.shape[0], -1), axis=-1))
+
+
+BCR_OPS = ("color", "translation", "cutout")
+
+
+def check_bcr(g):
+  """ConfigError for a bCR weight below 0 or a policy DiffAugment does not know."""
+  for name in ("bcr_real_weight", "bcr_fake_weight"):
+    if g[name] < 0:
+      raise ConfigError(f"config.gan.{name}={g[name]}: use a weight >= 0 (ViTGAN: 10)")
+  if g.bcr_real_weight or g.bcr_fake_weight:
+    ops = [op for op in g.bcr_policy.split(",") if op]
+    bad = [op for op in ops if op not in BCR_OPS]
+    if bad or not ops:
+      raise ConfigError(f"config.gan.bcr_policy={g.bcr_policy!r}: use DiffAugment ops "
+                        f"{', '.join(BCR_OPS)} separated by commas (bCR paper: translation)")

@@ -1,9 +1,14 @@
 """ViTGAN (Lee et al. 2022, "ViTGAN: Training GANs with Vision Transformers"), in miniature.
 
-Generator (Sec. 4.2, Fig. 2): a mapping MLP turns z into w; the transformer's input is the
+Generator (Sec. 4.2, Fig. 2): a mapping MLP turns z into w (as the official
+mlpc-ucsd/ViTGAN vit_generator.py: StyleGAN2's, z normalised to unit second moment, then
+equalized-lr fc layers with leaky ReLU, lr multiplier 0.01 in the config); the transformer's input is the
 learned position embedding E_pos alone (one token per P x P patch), and w enters every
 block through self-modulated LayerNorm, SLN(h, w) = gamma(w) * LN(h) + beta(w) (Eq. 7):
   h' = MSA(SLN(h, w)) + h;  h = MLP(SLN(h', w)) + h'.
+The official G also spectrally normalises the blocks' attention and MLP maps
+(`spectral_norm`, on by default here; the paper does not say); its L2 attention in G is not
+followed (the paper's G uses standard self-attention).
 Each output token y_i is decoded into its patch by an implicit neural representation
 (Sec. 4.2, Eq. 9): Fourier features of the pixel coordinates inside the patch go through a
 2-layer MLP whose first layer is modulated by y_i (StyleGAN2 weight modulation, the
@@ -28,6 +33,10 @@ from lib.nn.class_head import DiscriminatorHead
 from lib.nn.modulated_conv import ModulatedConv2D
 from lib.nn.self_modulated_ln import SelfModulatedLayerNorm
 from lib.nn.spectral_norm import spectral_norm as sn_wrap
+from lib.nn.stylegan_blocks import MappingNetwork
+
+
+SLN_EPS = 1e-3   # the official SelfModulatedLayerNorm's LayerNorm epsilon
 
 
 def fourier_features(patch: int, num_freqs: int) -> np.ndarray:
@@ -42,18 +51,21 @@ def fourier_features(patch: int, num_freqs: int) -> np.ndarray:
 class GeneratorBlock(nn.Module):
   num_heads: int
   mlp_ratio: float = 4.0
+  spectral_norm: bool = True
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, h, w):
+  def __call__(self, h, w, train: bool = False):
     b, t, d = h.shape
-    x = SelfModulatedLayerNorm(dtype=self.dtype, name="sln1")(h, w)
-    qkv = nn.Dense(3 * d, dtype=self.dtype, name="qkv")(x).reshape(b, t, 3, self.num_heads, -1)
+    dense = lambda f, name: sn_wrap(nn.Dense(f, dtype=self.dtype, name=name),
+                                    self.spectral_norm, update_stats=train)
+    x = SelfModulatedLayerNorm(SLN_EPS, dtype=self.dtype, name="sln1")(h, w)
+    qkv = dense(3 * d, "qkv")(x).reshape(b, t, 3, self.num_heads, -1)
     o = jax.nn.dot_product_attention(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2])
-    h = h + nn.Dense(d, dtype=self.dtype, name="proj")(o.reshape(b, t, d))
-    x = SelfModulatedLayerNorm(dtype=self.dtype, name="sln2")(h, w)
-    x = nn.gelu(nn.Dense(int(d * self.mlp_ratio), dtype=self.dtype, name="fc1")(x))
-    return h + nn.Dense(d, dtype=self.dtype, name="fc2")(x)
+    h = h + dense(d, "proj")(o.reshape(b, t, d))
+    x = SelfModulatedLayerNorm(SLN_EPS, dtype=self.dtype, name="sln2")(h, w)
+    x = nn.gelu(dense(int(d * self.mlp_ratio), "fc1")(x))
+    return h + dense(d, "fc2")(x)
 
 
 class Generator(nn.Module):
@@ -67,23 +79,21 @@ class Generator(nn.Module):
   mapping_layers: int = 4
   inr_hidden: int = 64
   num_freqs: int = 4
+  spectral_norm: bool = True       # on the blocks' linear maps, as the official G
   num_classes: int = 0
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z, labels=None, train: bool = False):
     p, n = self.patch_size, self.image_size // self.patch_size
-    w = z
-    if self.num_classes:
-      w = jnp.concatenate([w, nn.Embed(self.num_classes, z.shape[-1], name="label_embed")(
-          labels)], -1)
-    for i in range(self.mapping_layers):
-      w = nn.leaky_relu(nn.Dense(self.w_dim, dtype=self.dtype, name=f"mapping{i}")(w), 0.2)
+    w = MappingNetwork(self.w_dim, self.mapping_layers, self.num_classes, dtype=self.dtype,
+                       name="mapping_net")(z, labels if self.num_classes else None)
     pos = self.param("E_pos", nn.initializers.normal(0.02), (n * n, self.hidden))
     h = jnp.broadcast_to(pos[None], (z.shape[0],) + pos.shape).astype(self.dtype)
     for i in range(self.depth):
-      h = GeneratorBlock(self.num_heads, dtype=self.dtype, name=f"block{i}")(h, w)
-    y = SelfModulatedLayerNorm(dtype=self.dtype, name="sln_out")(h, w)      # [B, L, D]
+      h = GeneratorBlock(self.num_heads, spectral_norm=self.spectral_norm, dtype=self.dtype,
+                         name=f"block{i}")(h, w, train)
+    y = SelfModulatedLayerNorm(SLN_EPS, dtype=self.dtype, name="sln_out")(h, w)      # [B, L, D]
     b = z.shape[0]
     fou = jnp.asarray(fourier_features(p, self.num_freqs), self.dtype)
     x = jnp.broadcast_to(fou[None], (b * n * n,) + fou.shape)               # [B*L, P, P, F]

@@ -55,7 +55,7 @@ def test_paper_defaults():
   assert (sw.gan.r1_gamma, sw.gan.r1_every) == (10.0, 16)
 
 
-@pytest.mark.parametrize("paper", ["stylegan2", "styleswin"])
+@pytest.mark.parametrize("paper", ["stylegan2", "styleswin", "vitgan"])
 def test_mapping_lr_multiplier_matches_mapping_params(paper):
   c = _config(paper, "smoke")
   batch = {"image": jax.ShapeDtypeStruct((16, 16, 16, 1), jnp.float32),

@@ -82,8 +82,17 @@ def test_vitgan_discriminator_uses_improved_sn_and_overlapping_patches():
   assert "value" in str(stats) and not any("key/kernel" in p and "query" not in p for p in stats)
   g = Generator(image_size=16, channels=1, patch_size=4, hidden=16, depth=1, num_heads=2,
                 w_dim=8, mapping_layers=1, inr_hidden=8, num_freqs=2)
-  out = jax.eval_shape(lambda: g.init_with_output(jax.random.key(0), jnp.zeros((2, 8)))[0])
+  out, gv = jax.eval_shape(lambda: g.init_with_output(jax.random.key(0), jnp.zeros((2, 8))))
   assert out.shape == (2, 16, 16, 1)
+  # as the official G: StyleGAN2's mapping (equalized fc) and spectral norm on the block maps
+  assert "fc0" in gv["params"]["mapping_net"]
+  gstats = _paths(gv["batch_stats"])
+  for name in ("qkv", "proj", "fc1", "fc2"):
+    assert any(f"block0/{name}" in p and p.endswith("sigma") for p in gstats), name
+  plain = Generator(image_size=16, channels=1, patch_size=4, hidden=16, depth=1, num_heads=2,
+                    w_dim=8, mapping_layers=1, inr_hidden=8, num_freqs=2, spectral_norm=False)
+  pv = jax.eval_shape(lambda: plain.init(jax.random.key(0), jnp.zeros((2, 8))))
+  assert "batch_stats" not in pv
 
 
 def test_r3gan_residual_blocks_are_identity_at_init():
