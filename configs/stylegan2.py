@@ -36,9 +36,8 @@ After the lazy-step, output-layer and mixing fixes, 2026-12-03, 2-core AMD EPYC 
       --config.total_steps=1500 --config.eval.every_steps=500
   digits: domain FID 15.20 (24.55 at step 500, 30.16 at 1000), KID 0.441 +- 0.112,
   precision 0.063, recall 0.851, density 0.034, coverage 0.097 (same protocol).
-  Worse than the pre-fix 7.88 at the same step count, not yet understood (one seed; the
-  separate lazy steps lower the effective R1 per D step less than the weighted form did);
-  grid: benchmarks/results/gan_digits_stylegan2.png.
+  Worse than the pre-fix 7.88 at the same step count and not monotone (one seed); the
+  cause is not yet understood. Grid: benchmarks/results/gan_digits_stylegan2.png.
 """
 from configs._gan import gan_config, set_data, set_evaluators
 from configs.common import parse_arg
