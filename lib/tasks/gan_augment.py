@@ -59,6 +59,9 @@ def _cutout(x, rng, ratio: float = 0.5):
   return jnp.where(inside[..., None], 0.0, x)
 
 
+DIFFAUGMENT_OPS = ("color", "translation", "cutout")
+
+
 def diffaugment(x, rng, policy: str = "color,translation,cutout"):
   """DiffAugment T(x) for x [B, H, W, C] in [-1, 1]."""
   b = x.shape[0]
@@ -76,7 +79,7 @@ def diffaugment(x, rng, policy: str = "color,translation,cutout"):
       x = _cutout(x, next(keys))
     else:
       raise ValueError(f"DiffAugment policy {policy!r}: unknown op {op!r} "
-                       "(use color, translation, cutout)")
+                       f"(use {', '.join(DIFFAUGMENT_OPS)})")
   return x
 
 

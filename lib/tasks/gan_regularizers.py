@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from lib.errors import ConfigError
+from lib.tasks.gan_augment import DIFFAUGMENT_OPS
 from lib.train.param_paths import path_str
 
 
@@ -130,9 +131,6 @@ def consistency_penalty(logits, logits_t):
   return jnp.mean(jnp.sum(jnp.square(d).reshape(d.shape[0], -1), axis=-1))
 
 
-BCR_OPS = ("color", "translation", "cutout")
-
-
 def check_bcr(g):
   """ConfigError for a bCR weight below 0 or a policy DiffAugment does not know."""
   for name in ("bcr_real_weight", "bcr_fake_weight"):
@@ -140,7 +138,8 @@ def check_bcr(g):
       raise ConfigError(f"config.gan.{name}={g[name]}: use a weight >= 0 (ViTGAN: 10)")
   if g.bcr_real_weight or g.bcr_fake_weight:
     ops = [op for op in g.bcr_policy.split(",") if op]
-    bad = [op for op in ops if op not in BCR_OPS]
+    bad = [op for op in ops if op not in DIFFAUGMENT_OPS]
     if bad or not ops:
       raise ConfigError(f"config.gan.bcr_policy={g.bcr_policy!r}: use DiffAugment ops "
-                        f"{', '.join(BCR_OPS)} separated by commas (bCR paper: translation)")
+                        f"{', '.join(DIFFAUGMENT_OPS)} separated by commas "
+                        "(bCR paper: translation)")
