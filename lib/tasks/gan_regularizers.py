@@ -90,13 +90,22 @@ def orthogonal_penalty(params, exclude: str = r".*(embed|Embed).*"):
   """1/2 sum_W ||W W^T o (1 - I)||_F^2 over >=2-D weights reshaped to [out, -1] (BigGAN's
   modified orthogonal regularization). The 1/2 makes beta times its gradient BigGAN-PyTorch's
   utils.ortho, 2 beta (W W^T o (1 - I)) W; the shared class embedding is excluded, as in its
-  blacklist."""
+  blacklist.
+
+  When out > in (BigGAN's z -> 4x4 linear layer: out 1024 or more) the same value comes from
+  the smaller Gram matrix: ||W W^T o (1 - I)||^2 = ||W^T W||^2 - sum_i ||w_i||^4, an
+  [in, in] product instead of [out, out]. Rows cannot all be orthogonal there (rank <= in),
+  so the subtraction does not cancel to zero."""
   rx = re.compile(exclude) if exclude else None
   total = jnp.zeros((), jnp.float32)
   for path, w in jax.tree_util.tree_flatten_with_path(params)[0]:
     if w.ndim < 2 or (rx is not None and rx.fullmatch(path_str(path))):
       continue
     w2 = jnp.asarray(w, jnp.float32).reshape(-1, w.shape[-1]).T               # [out, in]
+    if w2.shape[0] > w2.shape[1]:
+      row_sq = jnp.sum(jnp.square(w2), axis=1)                                # diag(W W^T)
+      total = total + jnp.sum(jnp.square(w2.T @ w2)) - jnp.sum(jnp.square(row_sq))
+      continue
     gram = w2 @ w2.T
     total = total + jnp.sum(jnp.square(gram * (1.0 - jnp.eye(gram.shape[0]))))
   return 0.5 * total                                  # d/dW = 2 (W W^T o (1 - I)) W

@@ -87,6 +87,19 @@ def test_orthogonal_penalty_matches_numpy_and_vanishes_on_orthogonal():
   assert float(R.orthogonal_penalty({"k": jnp.asarray(3.0 * q[:, :6], jnp.float32)})) < 1e-8
 
 
+def test_orthogonal_penalty_tall_weight_uses_small_gram_exactly():
+  """out > in (a z -> 4x4 linear layer): the [in, in] Gram form gives the [out, out] value and
+  BigGAN-PyTorch's gradient 2 (W W^T o (1 - I)) W."""
+  w = RNG.normal(size=(6, 40)).astype(np.float32)                   # flax Dense [in, out]
+  m = w.T.astype(np.float64)                                        # [out, in]
+  off = (m @ m.T) * (1 - np.eye(40))
+  got = R.orthogonal_penalty({"dense": {"kernel": jnp.asarray(w)}})
+  np.testing.assert_allclose(float(got), 0.5 * np.sum(off ** 2), rtol=1e-5)
+  grad = jax.grad(R.orthogonal_penalty)({"dense": {"kernel": jnp.asarray(w)}})
+  np.testing.assert_allclose(np.asarray(grad["dense"]["kernel"]), (2 * off @ m).T,
+                             rtol=1e-4, atol=1e-3)
+
+
 def test_path_lengths_closed_form():
   """For a linear synthesis g(w) = w A, J^T y = A y: lengths are ||A y|| per sample; with
   w of shape [B, num_ws, w_dim] broadcast copies, the squared norms are averaged over ws."""
