@@ -62,7 +62,8 @@ def get_config(arg: str | None = None):
   c.generator.update(name="research.styleswin.model.Generator", image_size=32, channels=1,
                      widths=(512,) * 4, num_heads=(16,) * 4, blocks_per_stage=2,
                      window_size=8, w_dim=512, mapping_layers=8)
-  c.discriminator.update(name="research.styleswin.model.Discriminator", width=512)
+  c.discriminator.update(name="research.styleswin.model.Discriminator", width=512,
+                         resample="fir")
   c.gan.update(loss="nonsaturating", z_dim=512, r1_gamma=10.0, r1_every=16)
   opt = dict(name="adam", learning_rate=2e-4, b1=0.0, b2=0.99, schedule="constant")
   c.gan.lazy_reg_separate = True

@@ -20,6 +20,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from lib.nn.pooling import pool
 from lib.nn.upfirdn import conv2d_resample
 
 
@@ -44,12 +45,33 @@ def _conv(x, kernel, padding, groups=1):
                                       feature_group_count=groups)
 
 
+UP_RESAMPLE = ("fir", "bilinear")
+DOWN_RESAMPLE = ("fir", "avg")
+
+
+def check_resample(resample: str, choices: tuple[str, ...], where: str) -> None:
+  if resample not in choices:
+    raise ValueError(f"{where}.resample={resample!r}: use one of {choices}")
+
+
+def bilinear_up2x(x):
+  """2x bilinear upsampling (edge-clamped; the [1, 3, 3, 1] filter in the interior)."""
+  b, h, w, c = x.shape
+  return jax.image.resize(x, (b, 2 * h, 2 * w, c), "bilinear")
+
+
 def modulated_conv2d(x, weight, styles, *, demodulate: bool = True, fused: bool = False,
-                     padding: str = "SAME", eps: float = 1e-8, up: int = 1):
+                     padding: str = "SAME", eps: float = 1e-8, up: int = 1,
+                     resample: str = "fir"):
   """x [B, H, W, in], weight [kh, kw, in, out], styles [B, in] -> [B, H', W', out].
 
-  up=2: the official upsampling conv (lib/nn/upfirdn.conv2d_resample: a transposed conv
-  with the kernel, then the [1, 3, 3, 1] filter), on the unfused path."""
+  up=2, resample 'fir': the official upsampling conv (lib/nn/upfirdn.conv2d_resample: a
+  transposed conv with the kernel, then the [1, 3, 3, 1] filter), on the unfused path.
+  resample 'bilinear': bilinear 2x upsampling, then the conv (equal in the interior up to
+  the kernel's flip; differs at the border, where the FIR sees zeros)."""
+  check_resample(resample, UP_RESAMPLE, "modulated_conv2d")
+  if up > 1 and resample == "bilinear":
+    x, up = bilinear_up2x(x), 1
   b, h, w, cin = x.shape
   styles = styles.astype(x.dtype)
   weight = weight.astype(x.dtype)
@@ -91,12 +113,14 @@ class EqualizedDense(nn.Module):
 
 class EqualizedConv2D(nn.Module):
   """Conv with equalized learning rate (weights ~ N(0, 1) scaled by 1/sqrt(k*k*in)).
-  down=2: the official downsampling conv ([1, 3, 3, 1] blur, then stride 2; a 1x1 kernel
-  after downsample2d), lib/nn/upfirdn.conv2d_resample."""
+  down=2, resample 'fir': the official downsampling conv ([1, 3, 3, 1] blur, then stride 2;
+  a 1x1 kernel after downsample2d), lib/nn/upfirdn.conv2d_resample. resample 'avg': 2x2
+  average pooling, then the conv at the low resolution."""
   features: int
   kernel_size: int = 3
   use_bias: bool = True
   down: int = 1
+  resample: str = "fir"
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -104,7 +128,10 @@ class EqualizedConv2D(nn.Module):
     k, cin = self.kernel_size, x.shape[-1]
     kernel = self.param("kernel", nn.initializers.normal(1.0), (k, k, cin, self.features))
     kernel = (kernel * (1.0 / math.sqrt(k * k * cin))).astype(self.dtype)
-    if self.down > 1:
+    check_resample(self.resample, DOWN_RESAMPLE, "EqualizedConv2D")
+    if self.down > 1 and self.resample == "avg":
+      y = _conv(pool(x, self.down, "avg"), kernel, "SAME")
+    elif self.down > 1:
       y = conv2d_resample(x, kernel, down=self.down, padding=k // 2)
     else:
       y = _conv(x, kernel, "SAME")
@@ -137,6 +164,7 @@ class ModulatedConv2D(nn.Module):
   fused: bool = False
   equalized_lr: bool = True
   up: int = 1
+  resample: str = "fir"            # up=2: 'fir' (official) or 'bilinear'
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -150,4 +178,4 @@ class ModulatedConv2D(nn.Module):
     else:
       weight = self.param("kernel", nn.initializers.normal(scale), (k, k, cin, self.features))
     return modulated_conv2d(x, weight, styles, demodulate=self.demodulate, fused=self.fused,
-                            up=self.up)
+                            up=self.up, resample=self.resample)

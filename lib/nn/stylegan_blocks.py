@@ -23,6 +23,9 @@ discriminator epilogue come from StyleGAN2).
   on reals and on fakes separately (`batch_coupled`; the GAN task does so).
 - Resampling: `upsample2x` / `downsample2x` are upfirdn2d with the [1, 3, 3, 1] filter and
   the official padding (pixels outside the image are zero; not bilinear at the border).
+  `resample` ('fir' default) switches G's upsampling to bilinear and D's blur + stride to a
+  2x2 average before the conv, the approximation this project used first (the StyleGAN2
+  digits variant measures both).
 """
 from __future__ import annotations
 
@@ -33,7 +36,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from lib.nn.modulated_conv import EqualizedConv2D, EqualizedDense, ModulatedConv2D
+from lib.nn.modulated_conv import (DOWN_RESAMPLE, UP_RESAMPLE, EqualizedConv2D, EqualizedDense,
+                                   ModulatedConv2D, bilinear_up2x, check_resample)
+from lib.nn.pooling import pool
 from lib.nn.upfirdn import downsample2d, upsample2d
 
 SQRT2 = math.sqrt(2.0)
@@ -48,14 +53,16 @@ def normalize_2nd_moment(x, eps: float = 1e-8):
   return x * jax.lax.rsqrt(jnp.mean(jnp.square(x), axis=-1, keepdims=True) + eps)
 
 
-def upsample2x(x):
-  """The official upsample2d with [1, 3, 3, 1] (tRGB skips)."""
-  return upsample2d(x)
+def upsample2x(x, resample: str = "fir"):
+  """The official upsample2d with [1, 3, 3, 1] (tRGB skips), or bilinear ('bilinear')."""
+  check_resample(resample, UP_RESAMPLE, "upsample2x")
+  return bilinear_up2x(x) if resample == "bilinear" else upsample2d(x)
 
 
-def downsample2x(x):
-  """The official downsample2d with [1, 3, 3, 1]."""
-  return downsample2d(x)
+def downsample2x(x, resample: str = "fir"):
+  """The official downsample2d with [1, 3, 3, 1], or the 2x2 mean ('avg')."""
+  check_resample(resample, DOWN_RESAMPLE, "downsample2x")
+  return pool(x, 2, "avg") if resample == "avg" else downsample2d(x)
 
 
 class MappingNetwork(nn.Module):
@@ -95,13 +102,15 @@ class ToRGB(nn.Module):
 class ResidualDownBlock(nn.Module):
   features: int
   dtype: Any = jnp.float32
+  resample: str = "fir"            # 'fir' (official blur + stride 2) or 'avg' (2x2 mean first)
 
   @nn.compact
   def __call__(self, x):
-    skip = EqualizedConv2D(self.features, 1, use_bias=False, down=2, dtype=self.dtype,
-                           name="skip")(x)
+    skip = EqualizedConv2D(self.features, 1, use_bias=False, down=2, resample=self.resample,
+                           dtype=self.dtype, name="skip")(x)
     h = lrelu(EqualizedConv2D(x.shape[-1], 3, dtype=self.dtype, name="conv0")(x))
-    h = lrelu(EqualizedConv2D(self.features, 3, down=2, dtype=self.dtype, name="conv1")(h))
+    h = lrelu(EqualizedConv2D(self.features, 3, down=2, resample=self.resample,
+                              dtype=self.dtype, name="conv1")(h))
     return (skip + h) * math.sqrt(0.5)
 
 
@@ -109,11 +118,13 @@ class ConvDownBlock(nn.Module):
   """conv3x3 (in -> in) -> conv3x3 with 2x down (in -> features), LeakyReLU * sqrt(2) each."""
   features: int
   dtype: Any = jnp.float32
+  resample: str = "fir"
 
   @nn.compact
   def __call__(self, x):
     h = lrelu(EqualizedConv2D(x.shape[-1], 3, dtype=self.dtype, name="conv0")(x))
-    return lrelu(EqualizedConv2D(self.features, 3, down=2, dtype=self.dtype, name="conv1")(h))
+    return lrelu(EqualizedConv2D(self.features, 3, down=2, resample=self.resample,
+                                 dtype=self.dtype, name="conv1")(h))
 
 
 CLASS_HEADS = ("projection", "acgan")

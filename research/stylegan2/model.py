@@ -19,6 +19,9 @@ skip generator and residual discriminator (Sec. 4.1, Fig. 7), equalized learning
   official upfirdn2d with the [1, 3, 3, 1] filter (lib/nn/upfirdn.py): the first conv of a
   resolution is a transposed conv with stride 2 followed by the filter (conv2d_resample;
   its kernel runs flipped, as the official weights would), the tRGB skip is upsample2d.
+  `resample='bilinear'` (G) and `resample='avg'` (D) restore the approximation used before
+  (bilinear 2x, then the conv; a 2x2 average, then the conv): measured on digits, see
+  configs/stylegan2.py.
 - Discriminator: fromRGB, residual blocks (conv, conv with blur + stride 2; skip: downsample2d
   + 1x1 conv; sum * sqrt(1/2)), minibatch standard deviation (group 4, 1 feature), conv,
   dense, output (lib/nn/stylegan_blocks.StyleGANOutput: equalized dense, and for classes the
@@ -50,12 +53,13 @@ def num_ws(image_size: int) -> int:
 class SynthesisLayer(nn.Module):
   features: int
   up: bool = False
+  resample: str = "fir"
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, w):
-    x = ModulatedConv2D(self.features, 3, up=2 if self.up else 1, dtype=self.dtype,
-                        name="conv")(x, w)
+    x = ModulatedConv2D(self.features, 3, up=2 if self.up else 1, resample=self.resample,
+                        dtype=self.dtype, name="conv")(x, w)
     x = NoiseInjection(name="noise")(x)
     bias = self.param("bias", nn.initializers.zeros, (self.features,))
     return lrelu(x + bias.astype(x.dtype))
@@ -70,6 +74,7 @@ class Generator(nn.Module):
   mapping_layers: int = 8
   mixing_prob: float = 0.9
   w_avg_beta: float = 0.995
+  resample: str = "fir"            # 'fir': official upfirdn2d; 'bilinear': resize, then conv
   num_classes: int = 0
   dtype: Any = jnp.float32
 
@@ -80,7 +85,8 @@ class Generator(nn.Module):
                                       self.dtype)
     n = int(math.log2(self.image_size)) - 1         # resolutions 4, 8, ..., image_size
     self.const = self.param("const", nn.initializers.normal(1.0), (4, 4, self.width))
-    self.convs = [SynthesisLayer(self.width, up=(i > 0 and j == 0), dtype=self.dtype)
+    self.convs = [SynthesisLayer(self.width, up=(i > 0 and j == 0), resample=self.resample,
+                                 dtype=self.dtype)
                   for i in range(n) for j in range(1 if i == 0 else 2)]
     self.torgbs = [ToRGB(self.channels, self.dtype) for _ in range(n)]
     self.w_avg = self.variable("batch_stats", "w_avg", jnp.zeros, (self.w_dim,))
@@ -107,7 +113,7 @@ class Generator(nn.Module):
         conv_i += 1
         k += 1
       y = self.torgbs[i](x, ws[:, k])        # tRGB shares its w with the next block's conv
-      img = y if img is None else upsample2x(img) + y
+      img = y if img is None else upsample2x(img, self.resample) + y
     return img
 
   def mixed_mapping(self, z, labels=None, train: bool = False):
@@ -140,6 +146,7 @@ class Discriminator(nn.Module):
   mbstd_group: int = 4
   cmap_mapping_layers: int = 8     # layers of the label mapping (official MappingNetwork default)
   timestep_conditioning: bool = False   # Diffusion-GAN: D(x_t, label, t), t into cmap's mapping
+  resample: str = "fir"            # 'fir': official blur + stride 2; 'avg': 2x2 mean, then conv
   num_classes: int = 0
   class_head: str = "projection"
   dtype: Any = jnp.float32
@@ -152,7 +159,7 @@ class Discriminator(nn.Module):
         x.astype(self.dtype)))
     i = 0
     while h.shape[1] > 4:
-      h = ResidualDownBlock(self.width, self.dtype, name=f"block{i}")(h)
+      h = ResidualDownBlock(self.width, self.dtype, self.resample, name=f"block{i}")(h)
       i += 1
     h = DiscriminatorEpilogue(self.width, self.mbstd_group, self.dtype, name="epilogue")(h)
     return StyleGANOutput(self.num_classes, self.class_head, self.width,

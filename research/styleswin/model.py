@@ -24,7 +24,8 @@ Discriminator (Sec. 3.4): the wavelet discriminator of SWAGAN (Gal et al. 2021),
 layout: the image enters as its Haar wavelet sub-bands (LL, LH, HL, HH at half resolution);
 non-residual ConvBlocks (conv3x3, then conv3x3 with [1, 3, 3, 1] blur + stride 2); after
 every block the image downsampled once more (upfirdn2d) enters again as its sub-bands
-through a 1x1 conv and is added; then the StyleGAN2 epilogue (minibatch std, conv, dense)
+through a 1x1 conv and is added (`resample='avg'`: 2x2 means instead of the blurs, for
+both, as configs/stylegan2.py measured on digits); then the StyleGAN2 epilogue (minibatch std, conv, dense)
 and the output layer, the official final EqualLinear(channels, 1) (equalized lr: weight gain
 1/sqrt(fan_in); lib/nn/stylegan_blocks.StyleGANOutput; StyleSwin is unconditional, so class
 labels use StyleGAN2-ADA's projection on the mapped label, cmap). Minibatch std couples the
@@ -206,6 +207,7 @@ class Discriminator(nn.Module):
   width: int = 512
   mbstd_group: int = 4
   cmap_mapping_layers: int = 8
+  resample: str = "fir"            # 'fir': official blur + stride 2; 'avg': 2x2 mean first
   num_classes: int = 0
   class_head: str = "projection"
   dtype: Any = jnp.float32
@@ -219,8 +221,8 @@ class Discriminator(nn.Module):
         haar_dwt(x)))
     scale, i = x, 0
     while h.shape[1] > 4:
-      h = ConvDownBlock(self.width, self.dtype, name=f"block{i}")(h)
-      scale = downsample2x(scale)
+      h = ConvDownBlock(self.width, self.dtype, self.resample, name=f"block{i}")(h)
+      scale = downsample2x(scale, self.resample)
       h = h + lrelu(EqualizedConv2D(self.width, 1, dtype=self.dtype,
                                     name=f"from_wavelet{i + 1}")(haar_dwt(scale)))
       i += 1
