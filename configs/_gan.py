@@ -78,6 +78,13 @@ def gan_config() -> ml_collections.ConfigDict:
   g.truncation_psi = 1.0        # < 1: StyleGAN truncation in w (style-based generators)
   g.ema_start = 0               # G steps before the EMA starts averaging (copies until then)
   g.ema_rampup = 0.0            # > 0: EMA half-life <= ema_rampup x steps done (StyleGAN2-ADA)
+  # R3GAN's cosine ramps over ramp_steps G steps (0: off): lib/tasks/gan_ramps.py; Adam's lr
+  # and beta2 ramp in the optimizer (optimizer.lr_final, b2_final, decay_steps)
+  g.ramp_steps = 0
+  g.r1_gamma_final = 0.0        # r1_gamma -> this
+  g.r2_gamma_final = 0.0        # r2_gamma -> this
+  g.ada_p_final = 0.0           # ada_p_init -> this (fixed-p ADA: ada_adaptive=False)
+  g.ema_halflife_final_kimg = 0.0   # > 0: EMA half-life 0 -> this x 1000 images
   return c
 
 

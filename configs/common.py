@@ -99,7 +99,10 @@ def optimizer_config(**overrides) -> ml_collections.ConfigDict:
       learning_rate=1e-3,
       schedule="cosine",        # constant | cosine | linear | rsqrt
       warmup_steps=0,
+      decay_steps=0,            # cosine/linear: steps after warm-up to the final lr (0: the run)
+      lr_final=0.0,             # cosine: the lr it decays to (R3GAN: 5e-5 from 2e-4)
       b1=0.9, b2=0.999, eps=1e-8,
+      b2_final=0.0,             # > 0: adam's beta2 follows the cosine from b2 to this (R3GAN)
       momentum=0.9,             # sgd only
       weight_decay=0.0,
       wd_mask=r".*kernel$",     # regex on param paths that receive weight decay

@@ -42,6 +42,17 @@ OFFICIAL_AUGMENT = ("xflip,rotate90,xint,scale,rotate,aniso,xfrac,brightness=0.5
                     "lumaflip=0.5,hue=0.5,saturation=0.5,cutout")
 
 
+def set_ramps(c, steps: int, gamma: float, ema_kimg: float, p_final: float = 0.0):
+  """The official training_loop.py ramps (lib/tasks/gan_ramps.py): cosine over `steps` G steps
+  for lr 2e-4 -> 5e-5, beta2 0.9 -> 0.99, R1 = R2 gamma -> gamma / 10, augmentation p 0 ->
+  p_final and the EMA half-life 0 -> ema_kimg."""
+  for opt in (c.optimizer_g, c.optimizer_d):
+    opt.decay_steps = steps
+  c.gan.update(ramp_steps=steps, r1_gamma=gamma, r2_gamma=gamma, r1_gamma_final=gamma / 10,
+               r2_gamma_final=gamma / 10, ada_p_init=0.0, ada_p_final=p_final,
+               ema_halflife_final_kimg=ema_kimg)
+
+
 def get_config(arg: str | None = None):
   a = parse_arg(arg, variant="digits")
   c = gan_config()
@@ -51,23 +62,29 @@ def get_config(arg: str | None = None):
   c.discriminator.update(name="research.r3gan.model.Discriminator", widths=(768,) * 4,
                          blocks_per_stage=2, expansion=2, cardinality=96)
   c.gan.update(loss="relativistic", z_dim=64, r1_gamma=0.05, r2_gamma=0.05)
-  opt = dict(name="adam", learning_rate=2e-4, b1=0.0, b2=0.9, eps=1e-8, schedule="cosine")
+  opt = dict(name="adam", learning_rate=2e-4, b1=0.0, b2=0.9, eps=1e-8, schedule="cosine",
+             lr_final=5e-5, b2_final=0.99)              # the official lr and beta2 ramps
   c.optimizer_g.update(**opt)
   c.optimizer_d.update(**opt)
-  c.ema_decay = 0.999
+  c.ema_decay = 0.999                                    # on; its decay follows the ramp
   set_data(c, a.variant)
   c.generator.image_size, c.generator.channels = c.data.image_size, c.data.channels
   if a.variant in ("digits", "shapes"):
     c.generator.update(widths=(32, 32, 16, 16), cardinality=4)
     c.discriminator.update(widths=(16, 16, 32, 32), cardinality=4)
-    c.gan.update(r1_gamma=0.1, r2_gamma=0.1, ema_rampup=0.05)
     c.data.batch_size = 32
     c.total_steps = 3000
+    # The official ramps scaled to the run: over all 3000 steps, gamma / 10 at the end, the
+    # EMA half-life reaching a quarter of the images seen (CIFAR-10: 5000 of 20000 kimg).
+    set_ramps(c, steps=c.total_steps, gamma=0.1, ema_kimg=c.total_steps * 32 / 4 / 1000)
     c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 100, 1000, 1000
   elif a.variant == "cifar10":
     c.gan.update(conditioning="cbn_projection", augment="ada", ada_adaptive=False,
-                 ada_p_init=0.55, augment_policy=OFFICIAL_AUGMENT)
+                 augment_policy=OFFICIAL_AUGMENT)
     c.data.batch_size = 512
+    # train.py's CIFAR-10 preset: decay_nimg 2e7 (39k steps at batch 512), gamma 0.05 ->
+    # 0.005, augmentation p 0 -> 0.55, EMA half-life 0 -> 5000 kimg
+    set_ramps(c, steps=int(2e7) // 512, gamma=0.05, ema_kimg=5000.0, p_final=0.55)
     c.total_steps = 100_000
     c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 200, 5000, 5000
   elif a.variant == "smoke":

@@ -21,6 +21,8 @@ loss, each regularizer, the augmentation and the conditioning are separate keys 
   optimizers    config.optimizer_g, config.optimizer_d (TTUR: separate learning rates)
   EMA of G      config.ema_decay (from gan.ema_start, half-life ramp gan.ema_rampup);
                 truncation at sampling
+  ramps         R3GAN's cosine ramps of gamma, augmentation p and EMA half-life over
+                gan.ramp_steps (gan_ramps.py)
 
 Models. The generator `config.generator` and the discriminator `config.discriminator` are
 Flax modules named by import path, with a `num_classes` field (set here from
@@ -52,6 +54,7 @@ from lib.tasks import gan_augment as aug_lib
 from lib.tasks import gan_diffusion as diffusion_gan
 from lib.tasks import gan_improved as improved
 from lib.tasks import gan_losses as losses
+from lib.tasks import gan_ramps as ramps
 from lib.tasks import gan_regularizers as regs
 from lib.tasks import gan_san as san
 from lib.train.ema import ema_decay_at, ema_update
@@ -126,6 +129,10 @@ def lazy_optimizer_config(opt_config, every: int):
   c = ml_collections.ConfigDict(opt_config.to_dict())
   c.learning_rate = opt_config.learning_rate * ratio
   c.b1, c.b2 = opt_config.b1 ** ratio, opt_config.b2 ** ratio
+  if c.get("lr_final"):
+    c.lr_final = opt_config.lr_final * ratio
+  if c.get("b2_final"):
+    c.b2_final = opt_config.b2_final ** ratio
   return c
 
 
@@ -226,6 +233,7 @@ def init(config, rng, batch) -> GANState:
   g = config.gan
   improved.check(config)
   regs.check_bcr(g)
+  ramps.check(config)
   G, D = generator_of(config), discriminator_of(config)
   tx_g, tx_d = optimizers_of(config)
   image_shape = tuple(batch["image"].shape[1:])
@@ -334,9 +342,10 @@ def train_step(config, state: GANState, batch, rng):
                                    jax.random.uniform(keps, (b,)))
         loss = loss + g.gp_weight * gp                                   # WGAN-GP Eq. 3
         terms["gp"] = gp
-      for name, gamma, every, x, y, ka in (("r1", g.r1_gamma, g.r1_every, x_real, y_real, ka_r),
-                                           ("r2", g.r2_gamma, g.r2_every, fake, y_fake, ka_f)):
-        if gamma and not (d_lazy > 1 and every > 1):      # else: the separate step below
+      for name, on, gamma, every, x, y, ka in (
+          ("r1", g.r1_gamma, r1_gamma, g.r1_every, x_real, y_real, ka_r),
+          ("r2", g.r2_gamma, r2_gamma, g.r2_every, fake, y_fake, ka_f)):
+        if on and not (d_lazy > 1 and every > 1):         # else: the separate step below
           pen = lambda x=x, y=y, ka=ka: regs.r1_penalty(lambda v: d_of(v, y, ka), x)
           if every > 1:   # lazy regularization: every k-th D step, weighted by k
             pen_val = jax.lax.cond(i % every == 0, pen, lambda: jnp.zeros((), jnp.float32))
@@ -381,9 +390,9 @@ def train_step(config, state: GANState, batch, rng):
     updates, opt_d = tx_d.update(grads, opt_d, pd)
     pd = optax.apply_updates(pd, updates)
     if d_lazy > 1:   # StyleGAN2's Dreg phase: its own optimizer step every d_lazy D steps
-      lazy_terms = [(name, gamma, x, y, ka) for name, gamma, every, x, y, ka in (
-          ("r1", g.r1_gamma, g.r1_every, x_real, y_real, ka_r),
-          ("r2", g.r2_gamma, g.r2_every, fake, y_fake, ka_f)) if gamma and every > 1]
+      lazy_terms = [(name, gamma, x, y, ka) for name, on, gamma, every, x, y, ka in (
+          ("r1", g.r1_gamma, r1_gamma, g.r1_every, x_real, y_real, ka_r),
+          ("r2", g.r2_gamma, r2_gamma, g.r2_every, fake, y_fake, ka_f)) if on and every > 1]
 
       def reg_step(operand):
         pd, opt_d = operand
@@ -422,8 +431,9 @@ def train_step(config, state: GANState, batch, rng):
 
   g_lazy, d_lazy = lazy_intervals(config)
   d_start = state.step * k
+  r1_gamma, r2_gamma = ramps.gammas(g, state.step)                # R3GAN's ramps, if on
   carry = (state.params["D"], state.opt_state["D"], state.model_state["D"], state.stats,
-           state.ada_p, d_start)
+           ramps.augment_p(g, state.step, state.ada_p), d_start)
   # The critic steps are unrolled, not a lax.scan: XLA:CPU runs convolutions inside a
   # while-loop body about 20x slower than the same straight-line code (measured here).
   d_keys = jax.random.split(rng_d, k) if k > 1 else rng_d[None]
@@ -536,7 +546,9 @@ def train_step(config, state: GANState, batch, rng):
     stats["hist_G"] = hist_g
   ema = state.ema_params
   if config.ema_decay:
-    decay = ema_decay_at(state.step, config.ema_decay, g.ema_start, g.ema_rampup)
+    decay = ramps.ema_decay(g, state.step, images.shape[0])
+    if decay is None:
+      decay = ema_decay_at(state.step, config.ema_decay, g.ema_start, g.ema_rampup)
     ema = ema_update(state.ema_params, params_g, decay)
   metrics.update(g_loss=g_loss, **g_terms)
   if g.augment == "ada":
@@ -547,6 +559,8 @@ def train_step(config, state: GANState, batch, rng):
                                                        int(g.diffusion_t_max)))
   if g.pl_weight:
     metrics["pl_mean"] = pl_mean
+  if ramps.active(g):
+    metrics.update(r1_gamma=r1_gamma, r2_gamma=r2_gamma)
   new_state = state.replace(
       step=state.step + 1, params={"G": params_g, "D": pd}, opt_state={"G": opt_g, "D": opt_d},
       ema_params=ema, model_state={"G": ms_g, "D": ms_d}, ada_p=ada_p, stats=stats)
