@@ -8,6 +8,8 @@ Sec. 4 "a roadmap to a new baseline" (config E): normalization-free ResNets for 
 - Transitions (official UpsampleLayer / DownsampleLayer): a bias-free 1x1 conv for the
   channel change and upfirdn2d resampling with the official filter [1, 2, 1] * [1, 1] =
   [1, 3, 3, 1] (lib/nn/upfirdn.py; G: conv then upsample2d; D: downsample2d then conv).
+  D's `resample='avg'` swaps the FIR for a 2x2 mean (a measured deviation, as StyleGAN2's
+  digits variant; the parameters are the same either way).
 - G basis: a learned 4x4 constant modulated channel-wise by a bias-free linear map of z,
   concatenated with the class embedding when conditional (a bias-free linear map of the
   one-hot label, std 1/sqrt(K)); the output is a 1x1 conv to the image channels.
@@ -26,7 +28,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from lib.nn.upfirdn import downsample2d, upsample2d
+from lib.nn.stylegan_blocks import downsample2x
+from lib.nn.upfirdn import upsample2d
 
 RESAMPLE_FILTER = (1.0, 3.0, 3.0, 1.0)       # official [1, 2, 1] convolved with [1, 1]
 
@@ -139,6 +142,7 @@ class Discriminator(nn.Module):
   num_classes: int = 0
   class_head: str = "projection"
   dtype: Any = jnp.float32
+  resample: str = "fir"                    # 'fir' (official upfirdn2d) | 'avg' (2x2 mean)
 
   @nn.compact
   def __call__(self, x, labels=None, train: bool = False):
@@ -152,7 +156,7 @@ class Discriminator(nn.Module):
         h = ResidualBlock(self.expansion, self.cardinality, total, self.dtype,
                           name=f"stage{s}_block{b}")(h)
       if s < n_stages - 1:
-        h = downsample2d(h, RESAMPLE_FILTER)
+        h = downsample2x(h, self.resample)          # FIR: downsample2d with RESAMPLE_FILTER
         if self.widths[s + 1] != h.shape[-1]:
           h = nn.Conv(self.widths[s + 1], (1, 1), use_bias=False, kernel_init=msr_init(),
                       dtype=self.dtype, name=f"down{s}")(h)

@@ -95,3 +95,23 @@ def test_unknown_resample_is_named():
     M.EqualizedConv2D(2, 3, down=2, resample="nearest").init(jax.random.key(0), x)
   with pytest.raises(ValueError, match="resample='avg'.*bilinear"):
     B.upsample2x(x, "avg")
+
+
+def test_r3gan_discriminator_resample_keeps_the_official_path_and_parameters():
+  from lib.nn.upfirdn import downsample2d
+  from research.r3gan import model as r3
+  x = jnp.asarray(np.random.default_rng(4).normal(size=(3, 8, 8, 4)), jnp.float32)
+  np.testing.assert_allclose(np.asarray(B.downsample2x(x, "fir")),          # the default path
+                             np.asarray(downsample2d(x, r3.RESAMPLE_FILTER)), atol=1e-6)
+  mean = np.asarray(x).reshape(3, 4, 2, 4, 2, 4).mean((2, 4))
+  np.testing.assert_allclose(np.asarray(B.downsample2x(x, "avg")), mean, atol=1e-6)
+  img = jnp.asarray(np.random.default_rng(5).normal(size=(2, 16, 16, 1)), jnp.float32)
+  outs = {}
+  for res in ("fir", "avg"):
+    D = r3.Discriminator(widths=(4, 4, 8), blocks_per_stage=1, cardinality=2, resample=res)
+    v = D.init(jax.random.key(0), img)
+    # fix-up init zeroes each branch's last conv: perturb so the blocks do something
+    v = jax.tree.map(lambda p: p + 0.1 * jnp.ones_like(p), v)
+    outs[res] = (jax.tree.map(jnp.shape, v), D.apply(v, img)[0])
+  assert outs["fir"][0] == outs["avg"][0]
+  assert float(jnp.abs(outs["fir"][1] - outs["avg"][1]).max()) > 1e-4
