@@ -9,6 +9,7 @@ import pytest
 from configs import vitgan as vitgan_config
 from lib.errors import ConfigError
 from lib.tasks import gan
+from tests.gan.smoke import random_batch, smoke_config
 from lib.tasks import gan_regularizers as regs
 
 
@@ -30,16 +31,10 @@ def test_penalty_gradient_flows_through_both_logits():
 
 
 def _smoke(**gan_keys):
-  c = vitgan_config.get_config("smoke")
-  c.gan.update(gan_keys)
-  return c
+  return smoke_config(vitgan_config, **gan_keys)
 
 
-def _batch(c, seed=0):
-  rng = np.random.default_rng(seed)
-  n, s = c.data.batch_size, c.data.image_size
-  return {"image": jnp.asarray(rng.uniform(-1, 1, (n, s, s, 1)), jnp.float32),
-          "label": jnp.asarray(rng.integers(0, 10, n), jnp.int32)}
+_batch = random_batch
 
 
 def test_train_step_adds_both_weighted_terms_to_the_d_loss():

@@ -11,6 +11,7 @@ from configs import diffusion_gan as diffusion_gan_config
 from lib.data.pipeline import make_iterator
 from lib.errors import ConfigError
 from lib.tasks import gan
+from tests.gan.smoke import random_batch, smoke_config
 from lib.tasks import gan_diffusion as dg
 
 
@@ -65,16 +66,10 @@ def test_diffuse_keeps_clean_images_and_adds_the_scaled_noise():
 
 
 def _smoke(**gan_keys):
-  c = diffusion_gan_config.get_config("smoke")
-  c.gan.update(gan_keys)
-  return c
+  return smoke_config(diffusion_gan_config, **gan_keys)
 
 
-def _batch(c, seed=0):
-  rng = np.random.default_rng(seed)
-  n, s = c.data.batch_size, c.data.image_size
-  return {"image": jnp.asarray(rng.uniform(-1, 1, (n, s, s, 1)), jnp.float32),
-          "label": jnp.asarray(rng.integers(0, 10, n), jnp.int32)}
+_batch = random_batch
 
 
 def test_discriminator_reads_the_timestep_through_its_mapping():

@@ -10,6 +10,7 @@ from configs import r3gan as r3gan_config
 from configs.common import optimizer_config
 from lib.errors import ConfigError
 from lib.tasks import gan
+from tests.gan.smoke import random_batch, smoke_config
 from lib.tasks import gan_ramps as ramps
 from lib.train.optim import make_optimizer
 
@@ -61,16 +62,10 @@ def test_plain_cosine_still_decays_to_zero_over_the_run():
 
 
 def _smoke(**gan_keys):
-  c = r3gan_config.get_config("smoke")      # fixed-p ADA (p 0.5), R1 + R2, EMA
-  c.gan.update(gan_keys)
-  return c
+  return smoke_config(r3gan_config, **gan_keys)
 
 
-def _batch(c):
-  rng = np.random.default_rng(0)
-  n, s = c.data.batch_size, c.data.image_size
-  return {"image": jnp.asarray(rng.uniform(-1, 1, (n, s, s, 1)), jnp.float32),
-          "label": jnp.zeros((n,), jnp.int32)}
+_batch = random_batch
 
 
 def test_train_step_follows_the_gamma_p_and_ema_ramps():
