@@ -49,9 +49,14 @@ def fourier_features(patch: int, num_freqs: int) -> np.ndarray:
 
 
 class GeneratorBlock(nn.Module):
+  """Paper (Eq. 7-8, pre-norm): h' = MSA(SLN(h, w)) + h; out = MLP(SLN(h', w)) + h'.
+  `residual_from_sln` (official vit_generator.py TransformerBlock): x = SLN(x, w);
+  x = MSA(x) + x; x = SLN(x, w); x = MLP(x) + x, so the stream itself is re-normalised and
+  modulated by w in every block."""
   num_heads: int
   mlp_ratio: float = 4.0
   spectral_norm: bool = True
+  residual_from_sln: bool = False
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -62,10 +67,10 @@ class GeneratorBlock(nn.Module):
     x = SelfModulatedLayerNorm(SLN_EPS, dtype=self.dtype, name="sln1")(h, w)
     qkv = dense(3 * d, "qkv")(x).reshape(b, t, 3, self.num_heads, -1)
     o = jax.nn.dot_product_attention(qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2])
-    h = h + dense(d, "proj")(o.reshape(b, t, d))
+    h = (x if self.residual_from_sln else h) + dense(d, "proj")(o.reshape(b, t, d))
     x = SelfModulatedLayerNorm(SLN_EPS, dtype=self.dtype, name="sln2")(h, w)
-    x = nn.gelu(dense(int(d * self.mlp_ratio), "fc1")(x))
-    return h + dense(d, "fc2")(x)
+    y = dense(d, "fc2")(nn.gelu(dense(int(d * self.mlp_ratio), "fc1")(x)))
+    return (x if self.residual_from_sln else h) + y
 
 
 class Generator(nn.Module):
@@ -80,6 +85,7 @@ class Generator(nn.Module):
   inr_hidden: int = 64
   num_freqs: int = 4
   spectral_norm: bool = True       # on the blocks' linear maps, as the official G
+  residual_from_sln: bool = False  # the official block form (GeneratorBlock)
   num_classes: int = 0
   dtype: Any = jnp.float32
 
@@ -91,7 +97,8 @@ class Generator(nn.Module):
     pos = self.param("E_pos", nn.initializers.normal(0.02), (n * n, self.hidden))
     h = jnp.broadcast_to(pos[None], (z.shape[0],) + pos.shape).astype(self.dtype)
     for i in range(self.depth):
-      h = GeneratorBlock(self.num_heads, spectral_norm=self.spectral_norm, dtype=self.dtype,
+      h = GeneratorBlock(self.num_heads, spectral_norm=self.spectral_norm,
+                         residual_from_sln=self.residual_from_sln, dtype=self.dtype,
                          name=f"block{i}")(h, w, train)
     y = SelfModulatedLayerNorm(SLN_EPS, dtype=self.dtype, name="sln_out")(h, w)      # [B, L, D]
     b = z.shape[0]

@@ -95,6 +95,27 @@ def test_vitgan_discriminator_uses_improved_sn_and_overlapping_patches():
   assert "batch_stats" not in pv
 
 
+def test_vitgan_block_residual_form():
+  """With the branch outputs and the SLN's w-maps zeroed, the paper's pre-norm block passes h
+  through unchanged, and the official form (residual from the SLN output) returns LN(LN(h)):
+  every token at mean 0 and variance ~1."""
+  from research.vitgan.model import GeneratorBlock
+  h = jnp.asarray(np.random.default_rng(0).normal(2.0, 3.0, (2, 5, 8)), jnp.float32)
+  w = jnp.asarray(np.random.default_rng(1).normal(size=(2, 4)), jnp.float32)
+  outs = {}
+  for official in (False, True):
+    blk = GeneratorBlock(num_heads=2, spectral_norm=False, residual_from_sln=official)
+    v = blk.init(jax.random.key(0), h, w)
+    zero = lambda path, x: (jnp.zeros_like(x) if any(
+        k in path for k in ("proj", "fc2", "gamma/kernel", "beta")) else x)
+    v = jax.tree_util.tree_map_with_path(
+        lambda kp, x: zero("/".join(str(getattr(k, "key", k)) for k in kp), x), v)
+    outs[official] = np.asarray(blk.apply(v, h, w))
+  np.testing.assert_allclose(outs[False], np.asarray(h), atol=1e-6)
+  np.testing.assert_allclose(outs[True].mean(-1), 0.0, atol=1e-5)
+  np.testing.assert_allclose(outs[True].var(-1), 1.0, atol=2e-3)       # LN epsilon 1e-3
+
+
 def test_r3gan_residual_blocks_are_identity_at_init():
   from research.r3gan.model import ResidualBlock
   blk = ResidualBlock(expansion=2, cardinality=2, num_blocks_total=4)
