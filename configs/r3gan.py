@@ -60,7 +60,7 @@ def get_config(arg: str | None = None):
                      widths=(768,) * 4, blocks_per_stage=2, expansion=2, cardinality=96,
                      embed_dim=64)
   c.discriminator.update(name="research.r3gan.model.Discriminator", widths=(768,) * 4,
-                         blocks_per_stage=2, expansion=2, cardinality=96)
+                         blocks_per_stage=2, expansion=2, cardinality=96, resample="fir")
   c.gan.update(loss="relativistic", z_dim=64, r1_gamma=0.05, r2_gamma=0.05)
   opt = dict(name="adam", learning_rate=2e-4, b1=0.0, b2=0.9, eps=1e-8, schedule="cosine",
              lr_final=5e-5, b2_final=0.99)              # the official lr and beta2 ramps

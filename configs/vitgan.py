@@ -8,9 +8,9 @@ T = translation on what D sees, lambda_real = lambda_fake = 1 as the official gi
 Adam lr 0.002, b1 = 0, b2 = 0.99, EMA of G. As the official mlpc-ucsd/ViTGAN G: StyleGAN2's
 mapping (normalised z, equalized fc layers at lr x 0.01), spectral norm on the G blocks'
 linear maps, SLN's LayerNorm epsilon 1e-3. The official release pairs this G with a
-StyleGAN2 residual D (its ViT D is not released); here D is the paper's ViT D (a StyleGAN2 D
-is one override away: --config.discriminator='{"name":
-"research.stylegan2.model.Discriminator", "width": 32, "mbstd_group": 4}').
+StyleGAN2 residual D (its ViT D is not released); here D is the paper's ViT D by default, and
+`configs/vitgan.py:digits,d=stylegan2` selects the official pairing (StyleGAN2 residual D with
+minibatch std, D lr 0.002, lazy R1 every 16; digits: width 32, 2x2-mean downsampling, gamma 0.1).
 Not reproduced: the official R1 (gamma 10 every step), lr warmup (3000 steps), style mixing.
 Widths are ours (small); the paper's CIFAR widths are not reproduced.
 
@@ -41,16 +41,23 @@ What was measured on the way (2026-12-03, same machine and protocol; 600-1000 st
   needs, untested here: the official R1 gamma 10 on every D step with its 3000-step warmup
   and style mixing, and far more steps than this CPU budget (the paper trains 800k-1.2M).
 """
+import ml_collections
+
 from configs._gan import gan_config, set_data, set_evaluators
 from configs.common import parse_arg
 
 
 def get_config(arg: str | None = None):
-  a = parse_arg(arg, variant="digits")
+  a = parse_arg(arg, variant="digits", d="vit")
+  if a.d not in ("vit", "stylegan2"):
+    raise ValueError(f"configs/vitgan.py: d={a.d!r}; use d=vit (the paper's D) or d=stylegan2 "
+                     "(the official code's D)")
   c = gan_config()
   c.generator.update(name="research.vitgan.model.Generator", image_size=32, channels=1,
                      patch_size=4, hidden=384, depth=4, num_heads=6, w_dim=384,
-                     mapping_layers=4, inr_hidden=64, num_freqs=4)
+                     mapping_layers=4, inr_hidden=64, num_freqs=4,
+                     residual_from_sln=False,   # True: the official block form
+                     decoder="inr")             # 'conv': the official default decoder
   c.discriminator.update(name="research.vitgan.model.Discriminator", patch_size=4, overlap=2,
                          hidden=192, depth=4, num_heads=3, improved_sn=True)
   c.gan.update(loss="nonsaturating", z_dim=384, augment="diffaugment",
@@ -82,4 +89,11 @@ def get_config(arg: str | None = None):
     c.discriminator.update(patch_size=4, overlap=1, hidden=16, depth=1, num_heads=2)
     c.gan.z_dim = 16
     c.data.batch_size = 16
+  if a.d == "stylegan2":                    # the official release's D (vitgan/train.py)
+    small = a.variant in ("digits", "shapes", "smoke")
+    c.discriminator = ml_collections.ConfigDict(dict(
+        name="research.stylegan2.model.Discriminator", width=32 if small else 256,
+        mbstd_group=4, resample="avg" if small else "fir"))
+    c.optimizer_d.learning_rate = 0.002
+    c.gan.update(r1_gamma=0.1 if small else 10.0, r1_every=16, lazy_reg_separate=True)
   return set_evaluators(c, a.variant)

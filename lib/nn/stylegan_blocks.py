@@ -9,6 +9,8 @@ discriminator epilogue come from StyleGAN2).
   the mapping's 0.01 learning-rate multiplier (networks.py: lr_multiplier of the fc layers
   only, `embed` keeps 1) is the optimizer regex `mapping_net/fc\\d+/.*`. With z None it maps
   the label alone (the conditional discriminator's label mapping, z_dim = 0).
+- `SynthesisLayer`: modulated 3x3 conv (2x up when `up`), noise input, bias, LeakyReLU(0.2) *
+  sqrt(2) (the official SynthesisLayer; StyleGAN2's G, ViTGAN's conv decoder).
 - `ToRGB`: 1x1 modulated conv without demodulation, plus bias (skip generator, Fig. 7b).
 - `ResidualDownBlock`: conv3x3 -> conv3x3 with 2x down, with a 1x1 skip down; sum *
   sqrt(1/2) (residual discriminator, Fig. 7c). Down is the official [1, 3, 3, 1] blur, then
@@ -37,7 +39,8 @@ import jax
 import jax.numpy as jnp
 
 from lib.nn.modulated_conv import (DOWN_RESAMPLE, UP_RESAMPLE, EqualizedConv2D, EqualizedDense,
-                                   ModulatedConv2D, bilinear_up2x, check_resample)
+                                   ModulatedConv2D, NoiseInjection, bilinear_up2x,
+                                   check_resample)
 from lib.nn.pooling import pool
 from lib.nn.upfirdn import downsample2d, upsample2d
 
@@ -86,6 +89,21 @@ class MappingNetwork(nn.Module):
     for i in range(self.layers):
       x = lrelu(EqualizedDense(self.w_dim, dtype=self.dtype, name=f"fc{i}")(x))
     return x
+
+
+class SynthesisLayer(nn.Module):
+  features: int
+  up: bool = False
+  resample: str = "fir"
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, w):
+    x = ModulatedConv2D(self.features, 3, up=2 if self.up else 1, resample=self.resample,
+                        dtype=self.dtype, name="conv")(x, w)
+    x = NoiseInjection(name="noise")(x)
+    bias = self.param("bias", nn.initializers.zeros, (self.features,))
+    return lrelu(x + bias.astype(x.dtype))
 
 
 class ToRGB(nn.Module):

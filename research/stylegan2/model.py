@@ -41,28 +41,14 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from lib.nn.modulated_conv import EqualizedConv2D, ModulatedConv2D, NoiseInjection
+from lib.nn.modulated_conv import EqualizedConv2D
 from lib.nn.stylegan_blocks import (DiscriminatorEpilogue, MappingNetwork, ResidualDownBlock,
-                                    StyleGANOutput, ToRGB, lrelu, upsample2x)
+                                    StyleGANOutput, SynthesisLayer, ToRGB, lrelu,
+                                    upsample2x)
 
 def num_ws(image_size: int) -> int:
   """Style inputs: one per conv (1 at 4x4, 2 per higher resolution) plus the last tRGB."""
   return 2 * int(math.log2(image_size)) - 2
-
-
-class SynthesisLayer(nn.Module):
-  features: int
-  up: bool = False
-  resample: str = "fir"
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x, w):
-    x = ModulatedConv2D(self.features, 3, up=2 if self.up else 1, resample=self.resample,
-                        dtype=self.dtype, name="conv")(x, w)
-    x = NoiseInjection(name="noise")(x)
-    bias = self.param("bias", nn.initializers.zeros, (self.features,))
-    return lrelu(x + bias.astype(x.dtype))
 
 
 class Generator(nn.Module):

@@ -12,7 +12,13 @@ followed (the paper's G uses standard self-attention).
 Each output token y_i is decoded into its patch by an implicit neural representation
 (Sec. 4.2, Eq. 9): Fourier features of the pixel coordinates inside the patch go through a
 2-layer MLP whose first layer is modulated by y_i (StyleGAN2 weight modulation, the
-modulated 1x1 conv of lib/nn) with a sine activation (SIREN).
+modulated 1x1 conv of lib/nn) with a sine activation (SIREN): `decoder='inr'`.
+`decoder='conv'` is the official release's default instead (vit_generator.py,
+use_nerf_proj=False): the [n, n] token grid, after the final SLN, goes through StyleGAN2
+synthesis layers modulated by w (per 2x: a layer with FIR up, then one without; noise inputs;
+`lib/nn/stylegan_blocks.SynthesisLayer`) up to the image size, then one tRGB without skips.
+The official input tokens are learned Fourier features of the coordinates and its G uses L2
+attention; here the input is E_pos and the attention dot-product, as the paper's text.
 
 Discriminator (Sec. 4.1): overlapping patches (P + 2o pixels, stride P: a strided conv),
 a class token, learned positions, pre-LN transformer blocks whose self-attention is L2
@@ -33,7 +39,7 @@ from lib.nn.class_head import DiscriminatorHead
 from lib.nn.modulated_conv import ModulatedConv2D
 from lib.nn.self_modulated_ln import SelfModulatedLayerNorm
 from lib.nn.spectral_norm import spectral_norm as sn_wrap
-from lib.nn.stylegan_blocks import MappingNetwork
+from lib.nn.stylegan_blocks import MappingNetwork, SynthesisLayer, ToRGB
 
 
 SLN_EPS = 1e-3   # the official SelfModulatedLayerNorm's LayerNorm epsilon
@@ -86,6 +92,7 @@ class Generator(nn.Module):
   num_freqs: int = 4
   spectral_norm: bool = True       # on the blocks' linear maps, as the official G
   residual_from_sln: bool = False  # the official block form (GeneratorBlock)
+  decoder: str = "inr"             # 'inr' (paper Eq. 9) | 'conv' (official default decoder)
   num_classes: int = 0
   dtype: Any = jnp.float32
 
@@ -102,6 +109,17 @@ class Generator(nn.Module):
                          name=f"block{i}")(h, w, train)
     y = SelfModulatedLayerNorm(SLN_EPS, dtype=self.dtype, name="sln_out")(h, w)      # [B, L, D]
     b = z.shape[0]
+    if self.decoder == "conv":
+      if p & (p - 1):
+        raise ValueError(f"ViTGAN generator: decoder='conv' upsamples 2x per stage; "
+                         f"patch_size={p} must be a power of 2")
+      x = y.reshape(b, n, n, self.hidden)
+      for i in range(int(np.log2(p))):                  # n -> image_size, 2x per stage
+        x = SynthesisLayer(self.hidden, up=True, dtype=self.dtype, name=f"conv{i}_up")(x, w)
+        x = SynthesisLayer(self.hidden, dtype=self.dtype, name=f"conv{i}")(x, w)
+      return ToRGB(self.channels, self.dtype, name="to_rgb")(x, w)
+    if self.decoder != "inr":
+      raise ValueError(f"ViTGAN generator: decoder={self.decoder!r}; use 'inr' or 'conv'")
     fou = jnp.asarray(fourier_features(p, self.num_freqs), self.dtype)
     x = jnp.broadcast_to(fou[None], (b * n * n,) + fou.shape)               # [B*L, P, P, F]
     hid = ModulatedConv2D(self.inr_hidden, 1, dtype=self.dtype, name="inr_mod")(

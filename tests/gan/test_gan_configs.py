@@ -66,3 +66,19 @@ def test_mapping_lr_multiplier_matches_mapping_params(paper):
   hits = [p for p in paths if re.fullmatch(rx, p)]
   assert mult == 0.01 and hits and all(p.startswith("mapping_net/") for p in hits)
   assert len(hits) < len(paths)
+
+
+def test_vitgan_official_pairing_selects_the_stylegan2_residual_d():
+  from research.stylegan2.model import Discriminator
+  c = _config("vitgan", "smoke,d=stylegan2")
+  d = gan.discriminator_of(c)
+  assert isinstance(d, Discriminator) and d.mbstd_group == 4 and d.resample == "avg"
+  assert (c.gan.r1_every, c.gan.lazy_reg_separate, c.optimizer_d.learning_rate) == (16, True, 0.002)
+  assert c.generator.name == _config("vitgan", "smoke").generator.name   # G unchanged
+  batch = {"image": jax.ShapeDtypeStruct((16, 16, 16, 1), jnp.float32),
+           "label": jax.ShapeDtypeStruct((16,), jnp.int32)}
+  state = jax.eval_shape(lambda r: gan.init(c, r, batch), jax.random.key(0))
+  assert "epilogue" in state.params["D"]                  # the residual D's minibatch-std end
+  assert _config("vitgan", "cifar10,d=stylegan2").gan.r1_gamma == 10.0   # official gamma
+  with pytest.raises(ValueError, match="d='swin'"):
+    _config("vitgan", "digits,d=swin")

@@ -1,9 +1,11 @@
 """Per-paper model properties that the smoke runs cannot see: where SAGAN attends, BigGAN's
 hierarchical z, StyleGAN2's style count and truncation, the Haar transform of StyleSwin's
-discriminator, ViTGAN's improved spectral norm, R3GAN's fix-up identity at init."""
+discriminator, ViTGAN's improved spectral norm, block forms and conv decoder, R3GAN's fix-up
+identity at init."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from lib.train.param_paths import tree_paths
 
@@ -114,6 +116,36 @@ def test_vitgan_block_residual_form():
   np.testing.assert_allclose(outs[False], np.asarray(h), atol=1e-6)
   np.testing.assert_allclose(outs[True].mean(-1), 0.0, atol=1e-5)
   np.testing.assert_allclose(outs[True].var(-1), 1.0, atol=2e-3)       # LN epsilon 1e-3
+
+
+def test_vitgan_conv_decoder_is_the_official_synthesis_stack():
+  """decoder='conv' (official use_nerf_proj=False): the 8x8 token grid goes up 2x per stage
+  through synthesis layers (up, then same-size) to the image, and the image is the tRGB of the
+  last layer alone (no skips); noise strengths start at 0, so the init output does not
+  depend on the noise draw, and turning one on makes it."""
+  from research.vitgan.model import Generator
+  g = Generator(image_size=32, channels=1, patch_size=4, hidden=16, depth=1, num_heads=2,
+                w_dim=16, mapping_layers=1, spectral_norm=False, decoder="conv")
+  z = jax.random.normal(jax.random.key(0), (2, 16))
+  v = g.init({"params": jax.random.key(1), "noise": jax.random.key(2)}, z)
+  assert {"conv0_up", "conv0", "conv1_up", "conv1", "to_rgb"} <= set(v["params"])
+  assert not {"inr_mod", "inr_out", "inr_bias"} & set(v["params"])
+  out, inter = g.apply(v, z, rngs={"noise": jax.random.key(3)},
+                       capture_intermediates=True, mutable=["intermediates"])
+  inter = inter["intermediates"]
+  shapes = [inter[k]["__call__"][0].shape[1] for k in ("conv0_up", "conv0", "conv1_up", "conv1")]
+  assert shapes == [16, 16, 32, 32] and out.shape == (2, 32, 32, 1)
+  np.testing.assert_array_equal(np.asarray(out), np.asarray(inter["to_rgb"]["__call__"][0]))
+  again = g.apply(v, z, rngs={"noise": jax.random.key(4)})
+  np.testing.assert_array_equal(np.asarray(out), np.asarray(again))
+  p = jax.tree_util.tree_map(lambda x: x, v["params"])
+  p["conv1"]["noise"]["strength"] = jnp.asarray(0.5)
+  a, b = (g.apply({**v, "params": p}, z, rngs={"noise": jax.random.key(k)}) for k in (3, 4))
+  assert float(jnp.abs(a - b).max()) > 1e-3
+  with pytest.raises(ValueError, match="patch_size=3"):
+    Generator(image_size=24, channels=1, patch_size=3, hidden=16, depth=1, num_heads=2,
+              w_dim=16, mapping_layers=1, decoder="conv").init(
+                  {"params": jax.random.key(1), "noise": jax.random.key(2)}, z)
 
 
 def test_r3gan_residual_blocks_are_identity_at_init():
