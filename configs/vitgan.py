@@ -48,7 +48,10 @@ from configs.common import parse_arg
 
 
 def get_config(arg: str | None = None):
-  a = parse_arg(arg, variant="digits", d="vit")
+  a = parse_arg(arg, variant="digits", d="")
+  # D: the official release's StyleGAN2 D for digits and shapes (measured below), the
+  # paper's ViT D for cifar10 and smoke
+  a.d = a.d or ("stylegan2" if a.variant in ("digits", "shapes") else "vit")
   if a.d not in ("vit", "stylegan2"):
     raise ValueError(f"configs/vitgan.py: d={a.d!r}; use d=vit (the paper's D) or d=stylegan2 "
                      "(the official code's D)")
@@ -56,8 +59,8 @@ def get_config(arg: str | None = None):
   c.generator.update(name="research.vitgan.model.Generator", image_size=32, channels=1,
                      patch_size=4, hidden=384, depth=4, num_heads=6, w_dim=384,
                      mapping_layers=4, inr_hidden=64, num_freqs=4,
-                     residual_from_sln=False,   # True: the official block form
-                     decoder="inr")             # 'conv': the official default decoder
+                     residual_from_sln=True,    # the official block form (False: the paper's)
+                     decoder="conv")            # the official default decoder ('inr': Eq. 9)
   c.discriminator.update(name="research.vitgan.model.Discriminator", patch_size=4, overlap=2,
                          hidden=192, depth=4, num_heads=3, improved_sn=True)
   c.gan.update(loss="nonsaturating", z_dim=384, augment="diffaugment",
@@ -78,8 +81,8 @@ def get_config(arg: str | None = None):
     c.optimizer_d.learning_rate = 5e-4
     c.optimizer_g.learning_rate = 1.25e-4   # G = D / 4: with equal lrs D falls to chance
     c.data.batch_size = 32
-    c.total_steps = 3000
-    c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 100, 1000, 1000
+    c.total_steps = 2400
+    c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 100, 800, 800
   elif a.variant == "cifar10":
     c.total_steps = 100_000
     c.log_every, c.eval.every_steps, c.checkpoint.every_steps = 200, 5000, 5000

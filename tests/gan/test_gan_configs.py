@@ -82,3 +82,15 @@ def test_vitgan_official_pairing_selects_the_stylegan2_residual_d():
   assert _config("vitgan", "cifar10,d=stylegan2").gan.r1_gamma == 10.0   # official gamma
   with pytest.raises(ValueError, match="d='swin'"):
     _config("vitgan", "digits,d=swin")
+
+
+def test_r3gan_ramps_follow_the_variant_and_the_arg():
+  on, off = _config("r3gan", "digits,ramps=on"), _config("r3gan", "digits")
+  assert (on.gan.ramp_steps, on.gan.r1_gamma_final, on.optimizer_g.lr_final) == (3000, 0.01, 5e-5)
+  assert (off.gan.ramp_steps, off.gan.r1_gamma, off.optimizer_g.lr_final,
+          off.optimizer_g.b2_final) == (0, 0.1, 0.0, 0.0)
+  cifar = _config("r3gan", "cifar10")
+  assert (cifar.gan.ramp_steps, cifar.gan.ada_p_final) == (int(2e7) // 512, 0.55)
+  assert _config("r3gan", "cifar10,ramps=off").gan.ramp_steps == 0
+  with pytest.raises(ValueError, match="ramps='yes'"):
+    _config("r3gan", "digits,ramps=yes")
