@@ -32,8 +32,9 @@ After the issue-11 fixes (upfirdn2d resampling, official augmentation multiplier
   varied, blurred strokes, about half of them readable digits
   (benchmarks/results/gan_digits_r3gan.png); D leads throughout (d_loss 0.30-0.34). The
   official schedules (gamma 0.05 -> 0.005, lr decay, b2 0.9 -> 0.99, augmentation p ramp, EMA
-  growth) and wider nets were the untested next steps (the ramps: below); at 2.5 steps/s it is the slowest GAN
-  here per step, so at equal wall-clock it is not among the best at this scale.
+  growth) and wider nets were the untested next steps (the ramps: below); at 2.5 steps/s it
+  is the slowest GAN here per step, so at equal wall-clock it is not among the best at this
+  scale.
 The official ramps, scaled to end with the run (gamma 0.1 -> 0.01, lr 2e-4 -> 5e-5, b2 0.9 ->
 0.99, EMA half-life 0 -> 24 kimg, p 0 as digits has no augmentation), 2026-12-04, the same
 EPYC machine and protocol, 3000 steps:

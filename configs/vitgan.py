@@ -56,10 +56,11 @@ What was measured on the way (2026-12-03, same machine and protocol; 600-1000 st
   bCR 10, 1000 steps: 84.6; bCR 1, 600 steps: 131.1. All collapsed.
   The G itself can represent varied digits: fitted by regression to 64 digits from 64 fixed z
   (400 Adam steps) it reaches MSE 0.022 against 0.176 for the mean image: the INR decoder can
-  represent digits but did not learn them adversarially here (the conv decoder, above, does). The stop-21 run (no bCR, equal lrs,
-  Dense mapping, FID 148.85) and a lazy-R1 retry (62.05) had collapsed too. What it likely
-  needs, untested here: the official R1 gamma 10 on every D step with its 3000-step warmup
-  and style mixing, and far more steps than this CPU budget (the paper trains 800k-1.2M).
+  represent digits but did not learn them adversarially here (the conv decoder, above, does).
+  The stop-21 run (no bCR, equal lrs, Dense mapping, FID 148.85) and a lazy-R1 retry (62.05)
+  had collapsed too. Still untested: the official R1 gamma 10 on every D step with its
+  3000-step warmup and style mixing, and far more steps than this CPU budget (the paper trains
+  800k-1.2M).
 """
 import ml_collections
 
