@@ -13,7 +13,7 @@ the full dataset does. ADA's adaptation speed is scaled to this length: `--ada-k
 10: p can move by 1 in 10k images, 312 steps of 32; the paper's 500 kimg is for runs of
 10-25M images) for both ADA's p and Diffusion-GAN's T (official 100 kimg, same ratio kept
 out: one speed for both controllers, so the comparison is the augmentation, not the gain).
-Writes benchmarks/results/limited_data_digits.{csv,md}, the r_t curves
+Writes benchmarks/results/limited_data_digits.{csv,md} (`_n<examples>` for other sizes), the r_t curves
 (limited_data_digits_rt.png) and the four final sample grids side by side
 (limited_data_digits_samples.png).
 """
@@ -32,7 +32,12 @@ import numpy as np
 from benchmarks.machine import machine
 from lib.train.writers import read_metrics
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "limited_data_digits")
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def out_stem(examples: int) -> str:
+  """benchmarks/results/limited_data_digits (200 examples) or ..._n<examples>."""
+  return os.path.join(RESULTS, "limited_data_digits" + ("" if examples == 200 else f"_n{examples}"))
 METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")
 
 
@@ -90,17 +95,18 @@ def row_of(name: str, workdir: str, seconds: float) -> dict:
 
 
 def write(rows: list[dict], curves: dict, grids: dict, args) -> None:
+  stem = out_stem(args.examples)
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   from PIL import Image
-  os.makedirs(os.path.dirname(OUT), exist_ok=True)
+  os.makedirs(os.path.dirname(stem), exist_ok=True)
   cols = ["run"] + list(METRICS) + ["r_t_last_quarter", "p_or_T", "train_s", "wall_s"]
-  with open(OUT + ".csv", "w", newline="") as f:
+  with open(stem + ".csv", "w", newline="") as f:
     w = csv.DictWriter(f, cols)
     w.writeheader()
     w.writerows(rows)
-  with open(OUT + ".md", "w") as f:
+  with open(stem + ".md", "w") as f:
     f.write(f"# StyleGAN2 digits on {args.examples} training examples\n\n")
     f.write(f"Machine: {machine()}\n\n")
     f.write(f"Command: `python -m benchmarks.limited_data --examples {args.examples} "
@@ -112,6 +118,8 @@ def write(rows: list[dict], curves: dict, grids: dict, args) -> None:
     f.write("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n")
     for r in rows:
       f.write("| " + " | ".join(str(r[c]) for c in cols) + " |\n")
+    f.write(f"\nSample grids ({os.path.basename(stem)}_samples.png), left to right: "
+            + ", ".join(r["run"] for r in rows) + ".\n")
   fig, ax = plt.subplots(figsize=(6, 3.5))
   for name, curve in curves.items():
     if curve:
@@ -121,7 +129,7 @@ def write(rows: list[dict], curves: dict, grids: dict, args) -> None:
   ax.set(xlabel="G step", ylabel="r_t = E sign D(x_real)", ylim=(-1.05, 1.05))
   ax.legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(OUT + "_rt.png", dpi=120)
+  fig.savefig(stem + "_rt.png", dpi=120)
   images = [Image.open(p).convert("RGB") for p in grids.values() if os.path.exists(p)]
   if images:
     h = max(i.height for i in images)
@@ -130,7 +138,7 @@ def write(rows: list[dict], curves: dict, grids: dict, args) -> None:
     for im in images:
       canvas.paste(im, (x, 0))
       x += im.width + 8
-    canvas.save(OUT + "_samples.png")
+    canvas.save(stem + "_samples.png")
 
 
 def main(argv=None):
@@ -151,7 +159,7 @@ def main(argv=None):
     curves[name] = rt_curve(workdir)
     grids[name] = os.path.join(workdir, "samples", "final.png")
   write(rows, curves, grids, args)
-  print(open(OUT + ".md").read())
+  print(open(out_stem(args.examples) + ".md").read())
 
 
 if __name__ == "__main__":
