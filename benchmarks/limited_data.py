@@ -13,8 +13,8 @@ the full dataset does. ADA's adaptation speed is scaled to this length: `--ada-k
 10: p can move by 1 in 10k images, 312 steps of 32; the paper's 500 kimg is for runs of
 10-25M images) for both ADA's p and Diffusion-GAN's T (official 100 kimg, same ratio kept
 out: one speed for both controllers, so the comparison is the augmentation, not the gain).
-Writes benchmarks/results/limited_data_digits.{csv,md} (`_n<examples>` for other sizes), the r_t curves
-(limited_data_digits_rt.png) and the four final sample grids side by side
+Writes benchmarks/results/limited_data_digits.{csv,md} (`_n<examples>` for other sizes),
+the r_t curves (limited_data_digits_rt.png) and the four final sample grids side by side
 (limited_data_digits_samples.png).
 """
 from __future__ import annotations
@@ -37,7 +37,10 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 def out_stem(examples: int) -> str:
   """benchmarks/results/limited_data_digits (200 examples) or ..._n<examples>."""
-  return os.path.join(RESULTS, "limited_data_digits" + ("" if examples == 200 else f"_n{examples}"))
+  suffix = "" if examples == 200 else f"_n{examples}"
+  return os.path.join(RESULTS, "limited_data_digits" + suffix)
+
+
 METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")
 
 
@@ -94,7 +97,8 @@ def row_of(name: str, workdir: str, seconds: float) -> dict:
   return row
 
 
-def write(rows: list[dict], curves: dict, grids: dict, args) -> None:
+def write(rows: list[dict], curves: dict, grids: dict, args) -> str:
+  """Writes the table, the r_t plot and the grids; returns the Markdown path."""
   stem = out_stem(args.examples)
   import matplotlib
   matplotlib.use("Agg")
@@ -139,6 +143,7 @@ def write(rows: list[dict], curves: dict, grids: dict, args) -> None:
       canvas.paste(im, (x, 0))
       x += im.width + 8
     canvas.save(stem + "_samples.png")
+  return stem + ".md"
 
 
 def main(argv=None):
@@ -158,8 +163,8 @@ def main(argv=None):
     rows.append(row_of(name, workdir, seconds))
     curves[name] = rt_curve(workdir)
     grids[name] = os.path.join(workdir, "samples", "final.png")
-  write(rows, curves, grids, args)
-  print(open(out_stem(args.examples) + ".md").read())
+  with open(write(rows, curves, grids, args)) as f:
+    print(f.read())
 
 
 if __name__ == "__main__":

@@ -8,9 +8,9 @@ Everything else is configs/stylegan2.py of the same variant (lib/tasks/gan_diffu
 Command:
   python launch.py --config configs/diffusion_gan.py:digits --workdir runs/diffusion_gan
 Variants: those of configs/stylegan2.py (digits, shapes, cifar10, smoke); the limited-data
-check trains digits on 200 examples (`--config.data.train_examples=200`) beside StyleGAN2
-with no augmentation, ADA and DiffAugment: benchmarks/limited_data.py, its table in
-benchmarks/results/limited_data_digits.md.
+check trains digits on 200 and on 50 examples (`--config.data.train_examples=N`) beside
+StyleGAN2 with no augmentation, ADA and DiffAugment: benchmarks/limited_data.py, its tables in
+benchmarks/results/limited_data_digits{,_n50}.md.
 Result when last run (2026-12-04, 2-core AMD EPYC CPU), limited data only, 1500 steps, FID
 against the full training split: 200 digits FID 9.72 (StyleGAN2 without augmentation 9.29: D
 does not overfit there); 50 digits FID 14.75, recall 0.836, T adapted to 998 (none 18.89, ADA
